@@ -1,0 +1,1 @@
+"""The platform on one machine: embedded Postgres, a private Redis, Core and Serving as local processes."""

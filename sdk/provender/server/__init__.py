@@ -1,0 +1,1 @@
+"""gRPC transport shared by Core and Serving: error mapping, metrics, health, reflection, shutdown."""

@@ -1,0 +1,1 @@
+"""Provender Core: the registry (CoreService) and the JobService."""

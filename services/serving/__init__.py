@@ -1,0 +1,1 @@
+"""Provender Serving: low-latency online feature lookups from Redis."""
