@@ -1,0 +1,40 @@
+"""The `provender` command: servers (core, serving) and, as they arrive, the user commands."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# Subcommand -> module with a `main(argv) -> int`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "core": ("provender.core.main", "run Core (registry + jobs), or `core migrate`"),
+    "serving": ("provender.serving.main", "run Serving (online lookups from Redis)"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: provender COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "`provender COMMAND --help` describes each."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(usage())
+        return 0
+    if args[0] in {"--version", "version"}:
+        import provender
+
+        print(f"provender {provender.__version__}")
+        return 0
+    if args[0] not in COMMANDS:
+        print(f"provender: unknown command {args[0]!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[args[0]][0])
+    return int(module.main(args[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""`provender core`: run Core (CoreService + JobService), or `provender core migrate` the registry schema."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from provender.logs import configure_logging
+from provender.server.settings import env
+
+log = logging.getLogger("provender.core")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="provender core", description="Run Provender Core: the registry and the jobs."
+    )
+    p.add_argument("command", nargs="?", choices=["serve", "migrate"], default="serve",
+                   help="serve (default) or migrate: apply the registry's database migrations and exit")  # fmt: skip
+    p.add_argument(
+        "--port", type=int, default=env("CORE_PORT", 6565, int), help="gRPC port (PROVENDER_CORE_PORT)"
+    )
+    p.add_argument("--host", default=env("CORE_HOST", "0.0.0.0"), help="address to listen on")
+    p.add_argument("--postgres-url", default=env("POSTGRES_URL", ""),
+                   help="registry database, postgresql://user:password@host:5432/db (PROVENDER_POSTGRES_URL)")  # fmt: skip
+    p.add_argument("--metrics-port", type=int, default=env("METRICS_PORT", 0, int),
+                   help="serve Prometheus /metrics on this HTTP port; 0 turns it off (PROVENDER_METRICS_PORT)")  # fmt: skip
+    p.add_argument("--no-migrate", action="store_true", help="do not apply migrations on start")
+    p.add_argument("--log-level", default=env("LOG_LEVEL", "INFO"))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    configure_logging(args.log_level)
+    if not args.postgres_url:
+        print("provender core: --postgres-url (or PROVENDER_POSTGRES_URL) is required", file=sys.stderr)
+        return 2
+
+    from provender.core.registry.database import make_engine, migrate
+    from provender.errors import ProvenderError
+
+    try:
+        if args.command == "migrate":
+            engine = make_engine(args.postgres_url)
+            print(f"registry schema at revision {migrate(engine)}")
+            engine.dispose()
+            return 0
+
+        from provender.core.app import CoreSettings, start_core
+        from provender.server.metrics import serve_metrics
+        from provender.server.runner import run_until_signal
+
+        serve_metrics(args.metrics_port)
+        running = start_core(
+            CoreSettings(
+                postgres_url=args.postgres_url, port=args.port, host=args.host, migrate=not args.no_migrate
+            )
+        )
+    except ProvenderError as e:
+        print(f"provender core: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"provender core: {e}", file=sys.stderr)
+        return 1
+    run_until_signal(running)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The registry: projects, entities and feature tables, stored in Postgres."""
