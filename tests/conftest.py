@@ -58,7 +58,9 @@ def core_server(database_url) -> Iterator[CoreHandle]:
     running = start_core(CoreSettings(postgres_url=database_url, port=0, host="127.0.0.1"))
     url = f"127.0.0.1:{running.port}"
     channel = grpc.insecure_channel(url)
-    handle = CoreHandle(url=url, port=running.port, database_url=database_url, channel=channel, running=running)
+    handle = CoreHandle(
+        url=url, port=running.port, database_url=database_url, channel=channel, running=running
+    )
     yield handle
     channel.close()
     handle.stop()

@@ -57,6 +57,10 @@ class ServerInterceptor(grpc.ServerInterceptor):
             except ProvenderError as e:
                 code = status_code_of(e)
                 context.abort(code, e.message)
+            except NotImplementedError:
+                # The generated base servicer raises this for a method the server does not implement.
+                code = grpc.StatusCode.UNIMPLEMENTED
+                context.abort(code, f"{service}/{name} is not implemented by this server")
             except Exception as e:
                 code = grpc.StatusCode.INTERNAL
                 log.exception("unhandled error in %s", method, extra={"rpc": method})

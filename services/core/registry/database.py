@@ -51,14 +51,26 @@ def _alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+def safe_url(engine: Engine) -> str:
+    """The database URL without its password, for messages and logs."""
+    return engine.url.render_as_string(hide_password=True)
+
+
 def migrate(engine: Engine) -> str:
     """Bring the schema to the newest revision (idempotent); returns that revision."""
     cfg = _alembic_config()
-    with engine.begin() as conn:
-        # One migrator at a time, even with several Core replicas starting together.
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(724291)")
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        with engine.begin() as conn:
+            # One migrator at a time, even with several Core replicas starting together.
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(724291)")
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except (exc.OperationalError, exc.InterfaceError) as e:
+        reason = str(getattr(e, "orig", e)).strip().splitlines()[0]
+        raise Unavailable(
+            f"cannot reach the registry database (Postgres) at {safe_url(engine)}: {reason}"
+        ) from e
     return head_revision()
 
 

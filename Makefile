@@ -1,0 +1,68 @@
+# The two commands a new user runs are `make demo` and `make test` (README.md). Both set up what they need:
+# .venv with the package and its dev extras, Debian packages when root, the Feast 0.9 SDK venv for compat tests.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+FEAST09 := .venv-feast09
+# The shared installer when the repo sits beside ../shared, else our copy of it.
+FEAST09_INSTALLER ?= $(firstword $(wildcard ../shared/compat/install-feast09-sdk.sh) tools/install-feast09-sdk.sh)
+PYTEST_ARGS ?=
+
+export SPARK_LOCAL_IP := 127.0.0.1
+export PROVENDER_FEAST09_VENV := $(abspath $(FEAST09))
+
+.PHONY: help install system-deps feast09 test test-unit test-integration test-compat lint format protos demo clean
+
+help:
+	@echo "make demo     bring up Core on an embedded Postgres and run the quickstart"
+	@echo "make test     lint, check generated code, run the whole test suite"
+	@echo "make protos   regenerate sdk/provender/proto from protos/"
+	@echo "make lint | format | test-unit | test-integration | test-compat | clean"
+
+$(STAMP): pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade 'pip>=24'
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+system-deps:
+	@bash tools/system-deps.sh
+
+$(FEAST09)/.installed:
+	PYTHON=$(PYTHON) bash $(FEAST09_INSTALLER) $(FEAST09)
+	touch $@
+
+feast09: $(FEAST09)/.installed
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+protos: $(STAMP)
+	$(BIN)/python tools/gen_protos.py
+
+test: $(STAMP) system-deps feast09 lint
+	$(BIN)/pytest tests $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: $(STAMP) system-deps
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+test-compat: $(STAMP) system-deps feast09
+	$(BIN)/pytest tests/compat $(PYTEST_ARGS)
+
+demo: $(STAMP) system-deps
+	$(BIN)/python examples/quickstart.py
+
+clean:
+	rm -rf $(VENV) $(FEAST09) .pytest_cache .ruff_cache .hypothesis .provender
