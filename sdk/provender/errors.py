@@ -100,3 +100,45 @@ class Unauthenticated(ProvenderError):
 
 class PermissionDenied(ProvenderError):
     code = ErrorCode.PERMISSION_DENIED
+
+
+_BY_CODE: dict[ErrorCode, type[ProvenderError]] = {
+    ErrorCode.INVALID_ARGUMENT: ProvenderError,
+    ErrorCode.NOT_FOUND: ProvenderError,
+    ErrorCode.ALREADY_EXISTS: AlreadyExists,
+    ErrorCode.FAILED_PRECONDITION: FailedPrecondition,
+    ErrorCode.ABORTED: Conflict,
+    ErrorCode.UNAVAILABLE: Unavailable,
+    ErrorCode.UNIMPLEMENTED: Unimplemented,
+    ErrorCode.UNAUTHENTICATED: Unauthenticated,
+    ErrorCode.PERMISSION_DENIED: PermissionDenied,
+}
+
+
+class RemoteInvalidArgument(ProvenderError):
+    """A server rejected a request as invalid; the message names the field."""
+
+    code = ErrorCode.INVALID_ARGUMENT
+
+
+class RemoteNotFound(ProvenderError):
+    """A server reported that the named object does not exist."""
+
+    code = ErrorCode.NOT_FOUND
+
+
+def from_status(code_name: str, message: str) -> ProvenderError:
+    """The typed error for a status a server answered with (used by the SDK)."""
+    try:
+        code = ErrorCode(code_name)
+    except ValueError:
+        code = ErrorCode.INTERNAL
+    if code is ErrorCode.INVALID_ARGUMENT:
+        return RemoteInvalidArgument(message)
+    if code is ErrorCode.NOT_FOUND:
+        return RemoteNotFound(message)
+    cls = _BY_CODE.get(code, ProvenderError)
+    error = cls(message)
+    if cls is ProvenderError:
+        error.code = code
+    return error

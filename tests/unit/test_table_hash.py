@@ -34,3 +34,7 @@ def test_map_order_does_not_change_the_hash():
     a.batch_source.field_mapping.update({"x": "1", "y": "2"})
     b.batch_source.field_mapping.update({"y": "2", "x": "1"})
     assert table_hash(a) == table_hash(b)
+
+
+def test_entity_order_does_not_change_the_hash():
+    assert table_hash(f.table(entities=("a", "b"))) == table_hash(f.table(entities=("b", "a")))

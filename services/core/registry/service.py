@@ -247,11 +247,12 @@ class Registry:
     def list_features(
         self, project: str, entities: list[str], labels: Mapping[str, str]
     ) -> dict[str, Feature_pb2.FeatureSpecV2]:
-        """Features keyed "table:feature", of tables having all of `entities`, with all of `labels`."""
+        """Features keyed "table:feature", with all of `labels`, of tables whose entity set is exactly
+        `entities` (Feast 0.9's rule; no entities means every table)."""
         wanted = set(entities)
         out: dict[str, Feature_pb2.FeatureSpecV2] = {}
         for table in self.list_feature_tables(project, {}):
-            if not wanted.issubset(table.spec.entities):
+            if wanted and set(table.spec.entities) != wanted:
                 continue
             for feature in table.spec.features:
                 if _labels_match(feature.labels, labels):
@@ -273,8 +274,8 @@ class Registry:
 def _check_table_update(
     old: FeatureTable_pb2.FeatureTableSpec, new: FeatureTable_pb2.FeatureTableSpec
 ) -> None:
-    """The parts of a table that cannot change: its entities and the type of a feature it keeps."""
-    if list(old.entities) != list(new.entities):
+    """The parts of a table that cannot change: its entity set (order is free) and the type of a kept feature."""
+    if set(old.entities) != set(new.entities):
         raise InvalidArgument(
             "table_spec.entities",
             list(new.entities),

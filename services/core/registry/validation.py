@@ -144,7 +144,7 @@ def validate_feature_table(spec: FeatureTable_pb2.FeatureTableSpec) -> None:
     if spec.max_age.seconds < 0 or spec.max_age.nanos < 0:
         raise InvalidArgument("table_spec.max_age", f"{spec.max_age.seconds}s", "a duration of zero or more")
     if not spec.HasField("batch_source"):
-        raise InvalidArgument("table_spec.batch_source", "unset", "a batch source (a file source)")
+        raise InvalidArgument("table_spec.batch_source", "unset", "a batch source (a file or BigQuery source)")
     validate_source("table_spec.batch_source", spec.batch_source, BATCH_SOURCE_OPTIONS)
     if spec.HasField("stream_source"):
         validate_source("table_spec.stream_source", spec.stream_source, STREAM_SOURCE_OPTIONS)
