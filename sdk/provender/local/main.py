@@ -1,0 +1,46 @@
+"""`provender local up | down | status`: the whole platform on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from provender.local.platform import LocalPlatform, LocalPlatformError
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="provender local", description="Run the whole platform on this machine.")
+    p.add_argument("verb", choices=["up", "down", "status"])
+    p.add_argument(
+        "--dir", default=".provender", help="where data, logs and state live (default .provender/)"
+    )
+    p.add_argument("--core-port", type=int, default=6565, help="Core's port; 0 picks a free one")
+    p.add_argument("--serving-port", type=int, default=6566, help="Serving's port; 0 picks a free one")
+    p.add_argument("--json", action="store_true", help="print JSON instead of key=value lines")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    platform = LocalPlatform(args.dir, core_port=args.core_port, serving_port=args.serving_port)
+    try:
+        if args.verb == "up":
+            out = platform.describe(platform.up())
+        elif args.verb == "down":
+            out = {"stopped": "yes" if platform.down() else "nothing was running"}
+        else:
+            out = platform.status() or {"status": "not running"}
+    except LocalPlatformError as e:
+        print(f"provender local {args.verb}: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for key, value in out.items():
+            print(f"{key}={value}")
+    if args.verb == "status" and out.get("status") == "not running":
+        return 3
+    if args.verb == "status" and any(v != "up" for v in out.values()):
+        return 1
+    return 0
