@@ -1,0 +1,700 @@
+"""The Helm chart (deploy/helm/provender), offline: Helm's own engine renders and lints it, every object is checked
+against the Kubernetes schemas (strict), the Spark job template against the Spark operator's CRD, and the wiring
+between the objects (addresses, ports, service accounts, security) is checked as a cluster would rely on it.
+
+Nothing here talks to a cluster or the network; see docs/kubernetes.md for what only a real cluster can show.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import jsonschema
+import pytest
+import yaml
+
+from tests.helm import chart as c
+
+pytestmark = pytest.mark.timeout(60)
+
+# The main value combinations a user installs with. Each must render, lint and validate.
+EXTERNAL = {
+    "postgres": {"enabled": False},
+    "externalPostgres": {"url": "postgresql://feast:s3cret@pg.example.internal:5432/registry"},
+    "redis": {"enabled": False},
+    "externalRedis": {"url": "rediss://:token@redis.example.internal:6380/0"},
+}
+EXTERNAL_SECRETS = {
+    "postgres": {"enabled": False},
+    "externalPostgres": {"existingSecret": "registry-db", "existingSecretKey": "url"},
+    "redis": {"enabled": False},
+    "externalRedis": {"existingSecret": "online-store", "existingSecretKey": "url"},
+}
+REDIS_CLUSTER = {
+    "redis": {"enabled": False},
+    "externalRedis": {
+        "cluster": {
+            "enabled": True,
+            "nodes": ["redis-0.redis:6379", "redis-1.redis:6379", "redis-2.redis:6379"],
+        }
+    },
+}
+EXISTING_PASSWORD_SECRET = {
+    "postgres": {"auth": {"existingSecret": "pg-auth", "existingSecretKey": "password"}}
+}
+SERVICE_MONITOR = {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus"}}}}
+EVERYTHING = {
+    "image": {"repository": "registry.example/provender", "tag": "1.2.3", "pullPolicy": "Always"},
+    "imagePullSecrets": [{"name": "regcred"}],
+    "commonLabels": {"team": "ml-platform"},
+    "core": {"extraEnv": [{"name": "AWS_REGION", "value": "eu-west-1"}], "podAnnotations": {"a": "b"}},
+    "serving": {
+        "autoscaling": {"enabled": False},
+        "replicaCount": 3,
+        "podDisruptionBudget": {"enabled": False},
+    },
+    "postgres": {"auth": {"password": "given-Password.1"}, "persistence": {"enabled": False}},
+    "redis": {"persistence": {"enabled": False, "size": "1Gi"}, "appendOnly": False},
+    "spark": {
+        "stagingLocation": "s3://bucket/provender/staging",
+        "image": "registry.example/provender-spark:1.2.3",
+        "sparkConf": {
+            "spark.hadoop.fs.s3a.endpoint": "http://minio.minio:9000",
+            "spark.sql.shuffle.partitions": "8",
+        },
+        "env": [{"name": "AWS_REGION", "value": "eu-west-1"}],
+        "envFromSecrets": [{"name": "AWS_ACCESS_KEY_ID", "secretName": "s3", "key": "access-key"}],
+        "driver": {"cores": 2, "coreLimit": "2", "memory": "4g"},
+        "executor": {"instances": 5, "cores": 4, "coreLimit": "4", "memory": "8g"},
+    },
+    "metrics": {
+        "pushgatewayUrl": "http://pushgateway.monitoring:9091",
+        "serviceMonitor": {"enabled": True, "interval": "15s"},
+    },
+    "grafana": {"dashboards": {"enabled": True}},
+    "prometheusRule": {
+        "enabled": True,
+        "groups": [{"name": "provender", "rules": [{"alert": "CoreDown", "expr": "up{job='core'} == 0"}]}],
+    },
+}
+CASES = {
+    "defaults": {},
+    "external-databases": EXTERNAL,
+    "external-secrets": EXTERNAL_SECRETS,
+    "redis-cluster": REDIS_CLUSTER,
+    "existing-password-secret": EXISTING_PASSWORD_SECRET,
+    "service-monitor": SERVICE_MONITOR,
+    "everything-set": EVERYTHING,
+}
+case = pytest.mark.parametrize("values", CASES.values(), ids=CASES.keys())
+
+
+def workloads(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job")]
+
+
+def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc["spec"]["template"]["spec"]
+
+
+def container(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    (found,) = [x for x in pod_spec(doc)["containers"] if x["name"] == name]
+    return found
+
+
+def env_of(ctr: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in ctr.get("env", [])}
+
+
+def env_value(ctr: dict[str, Any], name: str) -> str:
+    """The env var's value, with $(VAR) references to plain values expanded as the kubelet does (references to
+    variables fed from Secrets stay as they are)."""
+    env = env_of(ctr)
+    value = env[name]["value"]
+    return re.sub(
+        r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), {}).get("value", m.group(0)), value
+    )
+
+
+def service_address(svc: dict[str, Any], port_name: str) -> str:
+    (port,) = [p["port"] for p in svc["spec"]["ports"] if p["name"] == port_name]
+    return f"{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc:{port}"
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def pods_selected_by(docs: list[dict[str, Any]], selector: dict[str, str]) -> list[str]:
+    return [
+        w["metadata"]["name"]
+        for w in workloads(docs)
+        if selects(selector, w["spec"]["template"]["metadata"]["labels"])
+    ]
+
+
+# Render, lint, schemas ------------------------------------------------------------------------------------------
+
+
+@case
+def test_renders_and_lints_strict(values: dict[str, Any]) -> None:
+    assert c.manifests(values)
+    report = c.lint(values)
+    assert report["errors"] == []
+    # Strict lint: no warning or error; info-level advice (e.g. "icon is recommended") is allowed.
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+@case
+def test_every_manifest_is_valid_kubernetes_strict(values: dict[str, Any]) -> None:
+    checked = set()
+    for doc in c.manifests(values):
+        if c.is_crd_kind(doc):
+            continue
+        try:
+            c.validate_builtin(doc)
+        except jsonschema.ValidationError as e:
+            pytest.fail(
+                f"{doc['__template__']}: {doc['kind']} {doc['metadata']['name']}: {e.message} at {list(e.path)}"
+            )
+        checked.add(doc["kind"])
+    assert {"Deployment", "Service", "ConfigMap", "Role", "RoleBinding", "ServiceAccount"} <= checked
+
+
+def test_default_install_has_every_part() -> None:
+    docs = c.manifests()
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert kinds == {
+        ("Deployment", "provender-core"),
+        ("Deployment", "provender-serving"),
+        ("Service", "provender-core"),
+        ("Service", "provender-serving"),
+        ("Service", "provender-postgres"),
+        ("Service", "provender-redis"),
+        ("StatefulSet", "provender-postgres"),
+        ("StatefulSet", "provender-redis"),
+        ("Secret", "provender-postgres"),
+        ("PodDisruptionBudget", "provender-core"),
+        ("PodDisruptionBudget", "provender-serving"),
+        ("HorizontalPodAutoscaler", "provender-serving"),
+        ("ServiceAccount", "provender-core"),
+        ("ServiceAccount", "provender-serving"),
+        ("ServiceAccount", "provender-spark"),
+        ("Role", "provender-core"),
+        ("RoleBinding", "provender-core"),
+        ("Role", "provender-spark"),
+        ("RoleBinding", "provender-spark"),
+        ("ConfigMap", "provender-spark-job-template"),
+    }
+    for doc in docs:
+        assert doc["metadata"]["namespace"] == c.NAMESPACE, doc["metadata"]["name"]
+        assert doc["metadata"]["labels"]["app.kubernetes.io/instance"] == c.RELEASE
+
+
+def test_values_schema_accepts_the_defaults_and_rejects_wrong_values() -> None:
+    chart = c.chart()
+    chart.validate_schema(chart.values)
+    for values in CASES.values():
+        chart.validate_schema(chart.merge_values(values))
+    wrong = [
+        ({"core": {"port": "6565"}}, "/core/port"),
+        ({"serving": {"autoscaling": {"enabled": "yes"}}}, "/serving/autoscaling/enabled"),
+        ({"serving": {"replicas": 3}}, "replicas"),  # unknown key (a typo of replicaCount)
+        ({"postgres": {"auth": {"password": "p@ss/word"}}}, "/postgres/auth/password"),
+        (
+            {"externalRedis": {"cluster": {"enabled": True, "nodes": ["redis://a:6379"]}}},
+            "/externalRedis/cluster",
+        ),
+        ({"externalPostgres": {"url": "mysql://x"}}, "/externalPostgres/url"),
+        ({"spark": {"sparkConf": {"spark.executor.instances": 3}}}, "/spark/sparkConf"),
+        ({"spark": {"executor": {"memory": "2 GB"}}}, "/spark/executor/memory"),
+        ({"securityContext": {"runAsNonRoot": False}}, "/securityContext/runAsNonRoot"),
+        ({"core": {"replicaCount": 2}}, "/core/replicaCount"),
+    ]
+    for values, where in wrong:
+        with pytest.raises(helm.HelmValuesError) as raised:
+            chart.validate_schema(chart.merge_values(values))
+        assert where in str(raised.value), (values, str(raised.value))
+        # `helm install` refuses them the same way.
+        with pytest.raises(helm.HelmValuesError):
+            c.chart().render(values, name=c.RELEASE, namespace=c.NAMESPACE)
+
+
+def test_missing_external_database_is_a_clear_error() -> None:
+    for values, message in [
+        ({"postgres": {"enabled": False}}, "externalPostgres.url or externalPostgres.existingSecret"),
+        (
+            {"redis": {"enabled": False}},
+            "externalRedis.url, externalRedis.cluster.nodes or externalRedis.existingSecret",
+        ),
+        (
+            {"redis": {"enabled": False}, "externalRedis": {"cluster": {"enabled": True}}},
+            "externalRedis.cluster.nodes",
+        ),
+    ]:
+        with pytest.raises(helm.HelmRenderError, match=re.escape(message)):
+            c.render(values)
+
+
+# Wiring ----------------------------------------------------------------------------------------------------------
+
+
+@case
+def test_serving_points_at_the_core_service(values: dict[str, Any]) -> None:
+    docs = c.manifests(values)
+    core_svc = c.one(docs, "Service", "provender-core")
+    serving = container(c.one(docs, "Deployment", "provender-serving"), "serving")
+    assert (
+        env_value(serving, "PROVENDER_CORE_URL")
+        == service_address(core_svc, "grpc")
+        == "provender-core.feast.svc:6565"
+    )
+    assert pods_selected_by(docs, core_svc["spec"]["selector"]) == ["provender-core"]
+    serving_svc = c.one(docs, "Service", "provender-serving")
+    assert pods_selected_by(docs, serving_svc["spec"]["selector"]) == ["provender-serving"]
+
+
+def test_services_expose_the_grpc_and_metrics_ports() -> None:
+    docs = c.manifests()
+    for name, ports in {
+        "provender-core": {"grpc": 6565, "grpc-jobs": 6568, "metrics": 9090},
+        "provender-serving": {"grpc": 6566, "metrics": 9090},
+    }.items():
+        svc = c.one(docs, "Service", name)
+        assert {p["name"]: p["port"] for p in svc["spec"]["ports"]} == ports
+        ctr = pod_spec(c.one(docs, "Deployment", name))["containers"][0]
+        container_ports = {p["name"]: p["containerPort"] for p in ctr["ports"]}
+        for port in svc["spec"]["ports"]:
+            assert container_ports[port["targetPort"]] == port["port"]
+    core = container(c.one(docs, "Deployment", "provender-core"), "core")
+    assert core["args"][:5] == ["provender", "core", "--port", "6565", "--host"]
+    assert env_value(core, "PROVENDER_JOB_PORT") == "6568"
+    assert env_value(core, "PROVENDER_METRICS_PORT") == "9090"
+    serving = container(c.one(docs, "Deployment", "provender-serving"), "serving")
+    assert serving["args"][:4] == ["provender", "serving", "--port", "6566"]
+    assert env_value(serving, "PROVENDER_METRICS_PORT") == "9090"
+
+
+def test_bundled_postgres_and_redis_hosts_match_their_services() -> None:
+    docs = c.manifests()
+    pg_svc = c.one(docs, "Service", "provender-postgres")
+    redis_svc = c.one(docs, "Service", "provender-redis")
+    assert pods_selected_by(docs, pg_svc["spec"]["selector"]) == ["provender-postgres"]
+    assert pods_selected_by(docs, redis_svc["spec"]["selector"]) == ["provender-redis"]
+
+    core = container(c.one(docs, "Deployment", "provender-core"), "core")
+    serving = container(c.one(docs, "Deployment", "provender-serving"), "serving")
+    secret = c.one(docs, "Secret", "provender-postgres")
+    password = base64.b64decode(secret["data"]["postgres-password"]).decode()
+    assert re.fullmatch(r"[A-Za-z0-9]{24}", password)
+    # Core's URL takes the password from the same Secret the Postgres server is initialised with.
+    assert env_of(core)["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "provender-postgres",
+        "key": "postgres-password",
+    }
+    pg = container(c.one(docs, "StatefulSet", "provender-postgres"), "postgres")
+    assert env_of(pg)["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "provender-postgres",
+        "key": "postgres-password",
+    }
+    url = env_value(core, "PROVENDER_POSTGRES_URL")
+    assert (
+        url == f"postgresql://provender:$(POSTGRES_PASSWORD)@{service_address(pg_svc, 'postgres')}/provender"
+    )
+    assert env_value(pg, "POSTGRES_USER") == "provender" and env_value(pg, "POSTGRES_DB") == "provender"
+    # The kubelet only expands $(VAR) for variables defined earlier in the list.
+    names = [e["name"] for e in core["env"]]
+    assert names.index("POSTGRES_PASSWORD") < names.index("PROVENDER_POSTGRES_URL")
+
+    redis_url = f"redis://{service_address(redis_svc, 'redis')}"
+    assert env_value(core, "PROVENDER_REDIS_URL") == env_value(serving, "PROVENDER_REDIS_URL") == redis_url
+    # Core waits for the bundled Postgres before migrating.
+    (wait,) = pod_spec(c.one(docs, "Deployment", "provender-core"))["initContainers"]
+    assert "provender-postgres.feast.svc" in " ".join(wait["command"])
+
+
+def test_given_postgres_password_and_existing_secret() -> None:
+    docs = c.manifests({"postgres": {"auth": {"password": "given-Password.1"}}})
+    assert base64.b64decode(c.one(docs, "Secret")["data"]["postgres-password"]) == b"given-Password.1"
+
+    docs = c.manifests(EXISTING_PASSWORD_SECRET)
+    assert c.find(docs, "Secret") == []
+    ref = {"name": "pg-auth", "key": "password"}
+    core = container(c.one(docs, "Deployment", "provender-core"), "core")
+    pg = container(c.one(docs, "StatefulSet", "provender-postgres"), "postgres")
+    assert env_of(core)["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == ref
+    assert env_of(pg)["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == ref
+
+
+def test_the_generated_password_is_kept_across_upgrades_by_lookup() -> None:
+    # Offline, `lookup` finds nothing, so each render generates; what keeps it on upgrade is the template's
+    # lookup of the Secret it created. Check that the template does so (a cluster is needed to see it work).
+    (template,) = [t["data"] for t in c.chart().templates if t["name"] == "templates/postgres-secret.yaml"]
+    assert 'lookup "v1" "Secret" .Release.Namespace $name' in template
+    assert "randAlphaNum 24" in template
+    assert "helm.sh/resource-policy: keep" in template
+
+
+def test_external_databases_replace_the_bundled_ones() -> None:
+    docs = c.manifests(EXTERNAL)
+    assert c.find(docs, "StatefulSet") == [] and c.find(docs, "Secret") == []
+    assert {s["metadata"]["name"] for s in c.find(docs, "Service")} == {"provender-core", "provender-serving"}
+    core_deploy = c.one(docs, "Deployment", "provender-core")
+    assert "initContainers" not in pod_spec(core_deploy)
+    core = container(core_deploy, "core")
+    serving = container(c.one(docs, "Deployment", "provender-serving"), "serving")
+    assert env_value(core, "PROVENDER_POSTGRES_URL") == EXTERNAL["externalPostgres"]["url"]
+    assert "POSTGRES_PASSWORD" not in env_of(core)
+    assert (
+        env_value(core, "PROVENDER_REDIS_URL")
+        == env_value(serving, "PROVENDER_REDIS_URL")
+        == EXTERNAL["externalRedis"]["url"]
+    )
+
+    docs = c.manifests(EXTERNAL_SECRETS)
+    core = container(c.one(docs, "Deployment", "provender-core"), "core")
+    serving = container(c.one(docs, "Deployment", "provender-serving"), "serving")
+    assert env_of(core)["PROVENDER_POSTGRES_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "registry-db",
+        "key": "url",
+    }
+    for ctr in (core, serving):
+        assert env_of(ctr)["PROVENDER_REDIS_URL"]["valueFrom"]["secretKeyRef"] == {
+            "name": "online-store",
+            "key": "url",
+        }
+
+
+def test_redis_cluster_seed_list() -> None:
+    docs = c.manifests(REDIS_CLUSTER)
+    assert c.find(docs, "StatefulSet", "provender-redis") == []
+    seeds = "redis-0.redis:6379,redis-1.redis:6379,redis-2.redis:6379"
+    for name in ("provender-core", "provender-serving"):
+        ctr = pod_spec(c.one(docs, "Deployment", name))["containers"][0]
+        assert env_value(ctr, "PROVENDER_REDIS_URL") == seeds
+    # The bundled Postgres is unaffected.
+    assert c.one(docs, "StatefulSet", "provender-postgres")
+
+
+def test_core_launches_spark_jobs_from_the_mounted_template() -> None:
+    docs = c.manifests({"spark": {"stagingLocation": "s3://bucket/staging"}})
+    deploy = c.one(docs, "Deployment", "provender-core")
+    core = container(deploy, "core")
+    assert env_value(core, "PROVENDER_SPARK_LAUNCHER") == "k8s"
+    assert env_value(core, "PROVENDER_STAGING_LOCATION") == "s3://bucket/staging"
+    assert (
+        env_of(core)["PROVENDER_K8S_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    )
+    template_path = Path(env_value(core, "PROVENDER_K8S_JOB_TEMPLATE"))
+    (mount,) = [m for m in core["volumeMounts"] if m["mountPath"] == str(template_path.parent)]
+    (volume,) = [v for v in pod_spec(deploy)["volumes"] if v["name"] == mount["name"]]
+    assert volume["configMap"]["name"] == "provender-spark-job-template"
+    assert volume["configMap"]["items"] == [{"key": "job-template.yaml", "path": template_path.name}]
+    assert (
+        "kind: SparkApplication"
+        in c.one(docs, "ConfigMap", volume["configMap"]["name"])["data"][template_path.name]
+    )
+    # A changed template rolls Core.
+    changed = c.manifests({"spark": {"stagingLocation": "s3://bucket/staging", "executor": {"instances": 9}}})
+    key = "checksum/job-template"
+    before = deploy["spec"]["template"]["metadata"]["annotations"][key]
+    after = c.one(changed, "Deployment", "provender-core")["spec"]["template"]["metadata"]["annotations"][key]
+    assert before != after
+
+
+def test_rbac_lets_core_drive_the_spark_operator_and_spark_run_its_pods() -> None:
+    docs = c.manifests()
+    core_deploy = c.one(docs, "Deployment", "provender-core")
+    core_sa = pod_spec(core_deploy)["serviceAccountName"]
+    assert core_sa == "provender-core"
+    c.one(docs, "ServiceAccount", core_sa)
+
+    role = c.one(docs, "Role", "provender-core")
+    binding = c.one(docs, "RoleBinding", "provender-core")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "provender-core",
+    }
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": core_sa, "namespace": c.NAMESPACE}]
+
+    def allowed(rules: list[dict[str, Any]], group: str, resource: str, verb: str) -> bool:
+        return any(
+            group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"] for r in rules
+        )
+
+    for resource in ("sparkapplications", "scheduledsparkapplications"):
+        for verb in ("create", "get", "list", "watch", "delete", "update", "patch"):
+            assert allowed(role["rules"], "sparkoperator.k8s.io", resource, verb), (resource, verb)
+    assert allowed(role["rules"], "", "pods/log", "get")
+    # Core may not touch anything else (no secrets, no wildcard).
+    assert not any("*" in r["verbs"] or "*" in r["resources"] for r in role["rules"])
+    assert not allowed(role["rules"], "", "secrets", "get")
+
+    spark_role = c.one(docs, "Role", "provender-spark")
+    for resource in ("pods", "services", "configmaps", "persistentvolumeclaims"):
+        for verb in ("create", "get", "list", "watch", "delete"):
+            assert allowed(spark_role["rules"], "", resource, verb), (resource, verb)
+    spark_binding = c.one(docs, "RoleBinding", "provender-spark")
+    assert spark_binding["roleRef"]["name"] == "provender-spark"
+    assert spark_binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "provender-spark", "namespace": c.NAMESPACE}
+    ]
+    c.one(docs, "ServiceAccount", "provender-spark")
+
+    # Serving and the databases never call the Kubernetes API.
+    for name in ("provender-serving",):
+        assert pod_spec(c.one(docs, "Deployment", name))["automountServiceAccountToken"] is False
+    for sts in c.find(docs, "StatefulSet"):
+        assert pod_spec(sts)["automountServiceAccountToken"] is False
+
+
+# The Spark job template ------------------------------------------------------------------------------------------
+
+
+@case
+def test_job_template_is_a_valid_sparkapplication(values: dict[str, Any]) -> None:
+    template = c.job_template_text(values)
+    assert set(c.PLACEHOLDER.findall(template)) == {"name", "main_application_file", "arguments"}
+    app = c.fill_job_template(template, **c.SAMPLE_JOB)
+    errors = sorted(c.sparkapplication_validator().iter_errors(app), key=lambda e: list(e.path))
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]
+    assert app["apiVersion"] == "sparkoperator.k8s.io/v1beta2" and app["kind"] == "SparkApplication"
+    assert app["metadata"]["name"] == c.SAMPLE_JOB["name"]
+    assert app["spec"]["mainApplicationFile"] == "local:///opt/provender/jobs/ingestion.py"
+    # The job's JSON arguments survive the template as one exact string.
+    assert app["spec"]["arguments"] == c.SAMPLE_JOB["arguments"]
+    assert json.loads(app["spec"]["arguments"][0])["note"].endswith("second line ü")
+    assert app["spec"]["type"] == "Python" and app["spec"]["mode"] == "cluster"
+
+
+@case
+def test_job_template_namespace_and_service_account_match_the_rbac(values: dict[str, Any]) -> None:
+    docs = c.manifests(values)
+    app = c.fill_job_template(c.job_template_text(values), **c.SAMPLE_JOB)
+    namespace = app["metadata"]["namespace"]
+    # The launcher creates the application where Core's Role lets it.
+    assert namespace == c.one(docs, "Role", "provender-core")["metadata"]["namespace"] == c.NAMESPACE
+    core_env = env_of(container(c.one(docs, "Deployment", "provender-core"), "core"))
+    assert core_env["PROVENDER_K8S_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    # Driver and executors run as the Spark service account, which the Spark RoleBinding grants.
+    (subject,) = c.one(docs, "RoleBinding", "provender-spark")["subjects"]
+    for role in ("driver", "executor"):
+        assert app["spec"][role]["serviceAccount"] == subject["name"] == "provender-spark"
+    assert subject["namespace"] == namespace
+
+
+def test_job_template_carries_the_values() -> None:
+    app = c.fill_job_template(c.job_template_text(EVERYTHING), **c.SAMPLE_JOB)
+    spec = app["spec"]
+    assert spec["image"] == "registry.example/provender-spark:1.2.3"
+    assert spec["imagePullSecrets"] == ["regcred"]
+    assert spec["sparkConf"] == EVERYTHING["spark"]["sparkConf"]
+    assert (spec["driver"]["cores"], spec["driver"]["memory"]) == (2, "4g")
+    assert (spec["executor"]["instances"], spec["executor"]["cores"], spec["executor"]["memory"]) == (
+        5,
+        4,
+        "8g",
+    )
+    for role in ("driver", "executor"):
+        env = {e["name"]: e for e in spec[role]["env"]}
+        assert env["AWS_REGION"]["value"] == "eu-west-1"
+        assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {"name": "s3", "key": "access-key"}
+        assert spec[role]["labels"]["team"] == "ml-platform"
+    default = c.fill_job_template(c.job_template_text(), **c.SAMPLE_JOB)["spec"]
+    assert default["image"] == "provender/provender:0.1.0"
+    assert default["sparkConf"] == {}
+
+
+def test_job_template_override_is_used_verbatim() -> None:
+    own = c.job_template_text().replace("timeToLiveSeconds: 86400", "timeToLiveSeconds: 60")
+    assert c.job_template_text({"spark": {"templateOverride": own}}).strip() == own.strip()
+
+
+# Probes, security, resources --------------------------------------------------------------------------------------
+
+
+@case
+def test_probes_use_grpc_health_on_the_grpc_ports(values: dict[str, Any]) -> None:
+    docs = c.manifests(values)
+    for name, port in (("provender-core", 6565), ("provender-serving", 6566)):
+        ctr = pod_spec(c.one(docs, "Deployment", name))["containers"][0]
+        grpc_port = {p["name"]: p["containerPort"] for p in ctr["ports"]}["grpc"]
+        assert grpc_port == port
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert ctr[probe]["grpc"] == {"port": port}, (name, probe)
+
+
+@case
+def test_every_container_is_non_root_with_a_read_only_root_filesystem(values: dict[str, Any]) -> None:
+    docs = c.manifests(values)
+    assert workloads(docs)
+    for workload in workloads(docs):
+        spec = pod_spec(workload)
+        pod_sc = spec.get("securityContext", {})
+        for ctr in spec.get("initContainers", []) + spec["containers"]:
+            where = f"{workload['metadata']['name']}/{ctr['name']}"
+            sc = ctr["securityContext"]
+            assert sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True, where
+            assert sc.get("runAsUser", pod_sc.get("runAsUser")) not in (None, 0), where
+            assert sc["readOnlyRootFilesystem"] is True, where
+            assert sc["allowPrivilegeEscalation"] is False, where
+            assert sc["capabilities"]["drop"] == ["ALL"], where
+            assert "resources" in ctr and ctr["resources"].get("requests"), where
+            names = [e["name"] for e in ctr.get("env", [])]
+            assert len(names) == len(set(names)), f"{where}: an env var defined twice: {names}"
+            # A writable /tmp for every long-running container.
+            if ctr in spec["containers"]:
+                mounts = {m["mountPath"]: m["name"] for m in ctr["volumeMounts"]}
+                volumes = {v["name"]: v for v in spec["volumes"]}
+                assert "emptyDir" in volumes[mounts["/tmp"]], where
+        assert pod_sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    # The Spark pods get the same.
+    app = c.fill_job_template(c.job_template_text(values), **c.SAMPLE_JOB)
+    for role in ("driver", "executor"):
+        sc = app["spec"][role]["securityContext"]
+        assert sc["runAsNonRoot"] is True and sc["readOnlyRootFilesystem"] is True
+        assert app["spec"][role]["podSecurityContext"]["runAsUser"] == 10001
+        assert {"name": "tmp", "mountPath": "/tmp"} in app["spec"][role]["volumeMounts"]
+
+
+def test_disruption_budgets_and_autoscaling_target_the_right_pods() -> None:
+    docs = c.manifests()
+    for name in ("provender-core", "provender-serving"):
+        pdb = c.one(docs, "PodDisruptionBudget", name)
+        assert pods_selected_by(docs, pdb["spec"]["selector"]["matchLabels"]) == [name]
+    assert c.one(docs, "PodDisruptionBudget", "provender-serving")["spec"]["minAvailable"] == 1
+    hpa = c.one(docs, "HorizontalPodAutoscaler", "provender-serving")
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "provender-serving",
+    }
+    assert hpa["spec"]["minReplicas"] >= 2
+    # With the HPA on, the Deployment leaves replicas to it (no fight on every upgrade).
+    assert "replicas" not in c.one(docs, "Deployment", "provender-serving")["spec"]
+    no_hpa = c.manifests({"serving": {"autoscaling": {"enabled": False}, "replicaCount": 3}})
+    assert c.find(no_hpa, "HorizontalPodAutoscaler") == []
+    assert c.one(no_hpa, "Deployment", "provender-serving")["spec"]["replicas"] == 3
+    # Core: one at a time (reconcile loop and schedules), replaced rather than rolled.
+    core = c.one(docs, "Deployment", "provender-core")
+    assert core["spec"]["replicas"] == 1 and core["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_bundled_databases_keep_their_data_on_volumes() -> None:
+    docs = c.manifests()
+    for name, path in (("provender-postgres", "/var/lib/postgresql/data"), ("provender-redis", "/data")):
+        sts = c.one(docs, "StatefulSet", name)
+        (claim,) = sts["spec"]["volumeClaimTemplates"]
+        assert claim["spec"]["resources"]["requests"]["storage"] == "8Gi"
+        mounts = {m["name"]: m["mountPath"] for m in pod_spec(sts)["containers"][0]["volumeMounts"]}
+        assert mounts[claim["metadata"]["name"]] == path
+    redis_args = container(c.one(docs, "StatefulSet", "provender-redis"), "redis")["args"]
+    assert redis_args[redis_args.index("--appendonly") + 1] == "yes"
+
+
+# Metrics ---------------------------------------------------------------------------------------------------------
+
+
+def test_prometheus_scrape_annotations_point_at_the_metrics_port() -> None:
+    docs = c.manifests()
+    for name in ("provender-core", "provender-serving"):
+        deploy = c.one(docs, "Deployment", name)
+        annotations = deploy["spec"]["template"]["metadata"]["annotations"]
+        ports = {p["name"]: p["containerPort"] for p in pod_spec(deploy)["containers"][0]["ports"]}
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert int(annotations["prometheus.io/port"]) == ports["metrics"]
+        assert annotations["prometheus.io/path"] == "/metrics"
+    assert c.find(docs, "ServiceMonitor") == []
+
+
+def test_service_monitor_selects_the_metrics_ports() -> None:
+    docs = c.manifests(SERVICE_MONITOR)
+    monitor = c.one(docs, "ServiceMonitor", "provender")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus"
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [c.NAMESPACE]}
+    selector = monitor["spec"]["selector"]
+    (expression,) = selector["matchExpressions"]
+    selected = [
+        s
+        for s in c.find(docs, "Service")
+        if selects(selector["matchLabels"], s["metadata"]["labels"])
+        and s["metadata"]["labels"].get(expression["key"]) in expression["values"]
+    ]
+    assert {s["metadata"]["name"] for s in selected} == {"provender-core", "provender-serving"}
+    (endpoint,) = monitor["spec"]["endpoints"]
+    for svc in selected:
+        assert endpoint["port"] in {p["name"] for p in svc["spec"]["ports"]}
+    assert endpoint["path"] == "/metrics" and re.fullmatch(r"\d+s", endpoint["interval"])
+
+
+def test_observability_hooks_render_nothing_until_they_have_content() -> None:
+    for values in ({}, {"grafana": {"dashboards": {"enabled": True}}, "prometheusRule": {"enabled": True}}):
+        rendered = c.render(values)
+        assert rendered["templates/dashboards/configmaps.yaml"].strip() == ""
+        assert rendered["templates/prometheusrule.yaml"].strip() == ""
+    docs = c.manifests(EVERYTHING)
+    rule = c.one(docs, "PrometheusRule", "provender")
+    assert rule["spec"]["groups"] == EVERYTHING["prometheusRule"]["groups"]
+    core = container(c.one(docs, "Deployment", "provender-core"), "core")
+    assert env_value(core, "PROVENDER_PUSHGATEWAY_URL") == "http://pushgateway.monitoring:9091"
+    assert "PROVENDER_PUSHGATEWAY_URL" not in env_of(
+        container(c.one(c.manifests(), "Deployment", "provender-core"), "core")
+    )
+
+
+# Names, NOTES, the image -----------------------------------------------------------------------------------------
+
+
+def test_names_fit_kubernetes_limits_for_the_longest_release_name() -> None:
+    release = "r" * 53  # Helm's limit for a release name
+    docs = c.manifests(SERVICE_MONITOR, release=release, namespace="team-a")
+    for doc in docs:
+        name = doc["metadata"]["name"]
+        limit = 52 if doc["kind"] == "StatefulSet" else 63  # room for the pod ordinal and revision hash
+        assert len(name) <= limit and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name), (
+            doc["kind"],
+            name,
+        )
+        for key, value in doc["metadata"].get("labels", {}).items():
+            assert len(value) <= 63, (doc["kind"], key, value)
+    serving = container(c.one(docs, "Deployment", f"{release[:42]}-serving"), "serving")
+    core_svc = c.one(docs, "Service", f"{release[:42]}-core")
+    assert env_value(serving, "PROVENDER_CORE_URL") == service_address(core_svc, "grpc")
+    app = c.fill_job_template(c.job_template_text(release=release, namespace="team-a"), **c.SAMPLE_JOB)
+    assert app["metadata"]["namespace"] == "team-a"
+
+
+def test_notes_tell_how_to_connect_the_sdk() -> None:
+    notes = c.render()["templates/NOTES.txt"]
+    assert 'core_url="provender-core.feast.svc:6565"' in notes
+    assert 'serving_url="provender-serving.feast.svc:6566"' in notes
+    assert "kubectl --namespace feast port-forward svc/provender-core 6565:6565 6568:6568" in notes
+    assert "kubectl --namespace feast port-forward svc/provender-serving 6566:6566" in notes
+    assert 'Client(core_url="localhost:6565", serving_url="localhost:6566"' in notes
+
+
+def test_image_matches_what_the_chart_expects() -> None:
+    dockerfile = (c.REPO / "deploy" / "docker" / "Dockerfile").read_text()
+    values = c.chart().values
+    uid = values["podSecurityContext"]["runAsUser"]
+    gid = values["podSecurityContext"]["runAsGroup"]
+    assert f"USER {uid}:{gid}" in dockerfile
+    assert f"useradd --uid {uid} --gid {gid}" in dockerfile
+    exposed = {int(p) for p in re.search(r"^EXPOSE (.+)$", dockerfile, re.M).group(1).split()}
+    assert {values["core"]["port"], values["core"]["jobServicePort"], values["serving"]["port"]} <= exposed
+    # The jobs' entry points live where the template's mainApplicationFile says.
+    assert "/opt/provender/jobs" in dockerfile
+    for job in ("ingestion", "retrieval"):
+        assert (c.REPO / "services" / "jobs" / f"{job}.py").exists()
+    assert 'ENTRYPOINT ["/opt/provender/entrypoint.sh"]' in dockerfile
+    entrypoint = (c.REPO / "deploy" / "docker" / "entrypoint.sh").read_text()
+    assert "driver)" in entrypoint and "executor)" in entrypoint
+    assert "KubernetesExecutorBackend" in entrypoint
+    assert yaml.safe_load((c.CHART / "Chart.yaml").read_text())["apiVersion"] == "v2"
