@@ -13,12 +13,15 @@ PYTEST_ARGS ?=
 export SPARK_LOCAL_IP := 127.0.0.1
 export PROVENDER_FEAST09_VENV := $(abspath $(FEAST09))
 
-.PHONY: help install system-deps feast09 test test-unit test-integration test-compat lint format protos demo clean
+.PHONY: help install system-deps feast09 test test-unit test-integration test-compat lint format protos demo clean \
+	bench bench-online bench-ingest bench-retrieval
+BENCH_ARGS ?=
 
 help:
 	@echo "make demo     bring up the platform locally (provender local up) and run the quickstart"
 	@echo "make test     lint, check generated code, run the whole test suite"
 	@echo "make protos   regenerate sdk/provender/proto from protos/"
+	@echo "make bench    every benchmark (bench-online, bench-ingest, bench-retrieval); BENCH_ARGS=--quick for small data"
 	@echo "make lint | format | test-unit | test-integration | test-compat | clean"
 
 $(STAMP): pyproject.toml setup.py
@@ -62,9 +65,19 @@ test-compat: $(STAMP) system-deps feast09
 	$(BIN)/pytest tests/compat $(PYTEST_ARGS)
 
 demo: $(STAMP) system-deps
-	$(BIN)/provender local up
-	$(BIN)/python examples/quickstart.py
+	eval "$$($(BIN)/provender local up --env)" && $(BIN)/python examples/quickstart.py
 	@echo "The platform keeps running: '$(BIN)/provender local status' to check it, '$(BIN)/provender local down' to stop it."
+
+bench: bench-online bench-ingest bench-retrieval
+
+bench-online: $(STAMP) system-deps
+	$(BIN)/python bench/online/run.py $(BENCH_ARGS)
+
+bench-ingest: $(STAMP) system-deps
+	$(BIN)/python bench/ingest/run.py $(BENCH_ARGS)
+
+bench-retrieval: $(STAMP) system-deps
+	$(BIN)/python bench/retrieval/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(FEAST09) .pytest_cache .ruff_cache .hypothesis .provender

@@ -1,0 +1,106 @@
+"""Assembling Serving: spec cache (from Core), Redis store and its health, lookup, servicers, gRPC server."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from prometheus_client import REGISTRY, CollectorRegistry
+
+import provender
+from provender.server.metrics import RpcMetrics
+from provender.server.runner import RunningServer, start_server
+from provender.serving.core_source import CoreSpecSource
+from provender.serving.health import RedisHealth
+from provender.serving.lookup import OnlineLookup
+from provender.serving.metrics import ServingMetrics
+from provender.serving.redis_store import RedisStore, parse_redis_url
+from provender.serving.servicer import ServingServicer, columnar_registration, serving_registration
+from provender.serving.spec_cache import SpecCache, SpecSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServingSettings:
+    redis_url: str = "redis://localhost:6379"
+    core_url: str = "localhost:6565"
+    port: int = 6566
+    host: str = "0.0.0.0"
+    spec_refresh_seconds: float = 10.0
+    redis_connect_timeout: float = 0.05
+    redis_timeout: float = 0.5
+    max_workers: int = 16
+
+
+@dataclass
+class ServingApp:
+    running: RunningServer
+    specs: SpecCache
+    store: RedisStore
+    health: RedisHealth
+    lookup: OnlineLookup
+    metrics: ServingMetrics
+    registry: CollectorRegistry
+
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    def stop(self, grace: float = 5.0) -> None:
+        self.running.stop(grace)
+
+
+def start_serving(
+    settings: ServingSettings,
+    registry: CollectorRegistry = REGISTRY,
+    spec_source: SpecSource | None = None,
+) -> ServingApp:
+    """Start Serving; `registry` takes the Prometheus collectors (one registry per server in a process),
+    `spec_source` replaces Core as the source of feature table specs."""
+    target = parse_redis_url(settings.redis_url)
+    metrics = ServingMetrics(registry)
+    store = RedisStore(
+        target,
+        connect_timeout=settings.redis_connect_timeout,
+        timeout=settings.redis_timeout,
+        on_error=lambda kind: metrics.redis_errors.labels(kind).inc(),
+    )
+    source = spec_source if spec_source is not None else CoreSpecSource(settings.core_url)
+    specs = SpecCache(source, refresh_seconds=settings.spec_refresh_seconds)
+    metrics.watch_spec_cache(specs.age_seconds, specs.__len__)
+    health_state: dict[str, RunningServer] = {}
+
+    def on_health(healthy: bool) -> None:
+        metrics.redis_up.set(1 if healthy else 0)
+        if running := health_state.get("server"):
+            running.set_serving(healthy)
+
+    health = RedisHealth(store.ping, on_health)
+    lookup = OnlineLookup(specs, store, metrics, on_redis_failure=health.report_failure)
+    servicer = ServingServicer(lookup, version=provender.__version__)
+    running = start_server(
+        [serving_registration(servicer), columnar_registration(servicer)],
+        port=settings.port,
+        host=settings.host,
+        metrics=RpcMetrics(registry),
+        max_workers=settings.max_workers,
+    )
+    health_state["server"] = running
+    metrics.redis_up.set(1)
+    specs.start()
+    health.start()
+    running.set_serving(health.healthy)
+    running.on_stop.extend([health.stop, specs.stop, store.close])
+    if isinstance(source, CoreSpecSource):
+        running.on_stop.append(source.close)
+    log.info(
+        "serving listening",
+        extra={
+            "port": running.port,
+            "redis": store.describe(),
+            "core": source.describe(),
+            "tables": len(specs),
+        },
+    )
+    return ServingApp(running, specs, store, health, lookup, metrics, registry)

@@ -1,0 +1,346 @@
+"""Online lookups: validate a request, read every row of every table in one Redis round trip, decide statuses.
+
+The status rules (PROTOCOL.md, ServingService), per entity row and feature:
+- absent from the store → NOT_FOUND; stored with another type than the spec's → NOT_FOUND;
+- the table has a max_age and (the row's timestamp, or now when unset) minus the stored event time is more than
+  max_age → OUTSIDE_MAX_AGE (a row without `_ts:<table>` counts as written at the epoch);
+- stored but unset (an empty Value) → NULL_VALUE;
+- else the value, as the bytes Redis holds, and PRESENT.
+Values that are not returned are empty Values (b""). Stored bytes are never decoded unless they are not in
+canonical form (the type check is a prefix check of the oneof tag).
+"""
+
+from __future__ import annotations
+
+import enum
+import operator
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from google.protobuf.message import DecodeError
+
+from provender.errors import InvalidArgument
+from provender.jobs.redis_layout import (
+    VALUE_TAG,
+    KeyEncoder,
+    decode_timestamp_ns,
+    feature_field,
+    stored_value_type,
+    ts_field,
+)
+from provender.serving.metrics import ServingMetrics
+from provender.serving.redis_store import Command, FieldSet, RedisStore
+from provender.serving.spec_cache import SpecCache
+from provender.serving.specs import DEFAULT_PROJECT, TableSpec
+from provender.value_type import ValueType
+
+
+class FieldStatus(enum.IntEnum):
+    """feast.serving.GetOnlineFeaturesResponse.FieldStatus, number for number."""
+
+    INVALID = 0
+    PRESENT = 1
+    NULL_VALUE = 2
+    NOT_FOUND = 3
+    OUTSIDE_MAX_AGE = 4
+
+
+PRESENT = int(FieldStatus.PRESENT)
+NULL_VALUE = int(FieldStatus.NULL_VALUE)
+NOT_FOUND = int(FieldStatus.NOT_FOUND)
+OUTSIDE_MAX_AGE = int(FieldStatus.OUTSIDE_MAX_AGE)
+MAX_CACHED_PLANS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRow:
+    """Entity name → serialized feast.types.Value; `timestamp_ns` is the max_age reference (0: now)."""
+
+    fields: dict[str, bytes]
+    timestamp_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineRequest:
+    project: str
+    features: Sequence[tuple[str, str]]  # (feature table, feature)
+    rows: Sequence[EntityRow]
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedFeature:
+    table: str
+    name: str
+    label: str  # "table:feature", the key in responses
+    value_type: ValueType
+
+
+@dataclass(slots=True)
+class OnlineResult:
+    """Values and statuses row-major: feature f of row r is at index r * len(features) + f."""
+
+    project: str
+    features: list[ResolvedFeature]
+    rows: Sequence[EntityRow]
+    values: list[bytes]
+    statuses: list[int]
+
+
+@dataclass(slots=True)
+class _Group:
+    """The tables of one request that share an entity set, hence one Redis hash per row."""
+
+    encoder: KeyEncoder
+    fields: list[bytes]
+    table: str  # a table of the group, named in error messages
+    field_set: FieldSet | None = None
+
+
+# Where a feature's value is in the Redis replies: (group, field index, expected Value tag, type, table index).
+_Slot = tuple[int, int, bytes, ValueType, int]
+
+
+@dataclass(slots=True)
+class _Plan:
+    features: list[ResolvedFeature]
+    groups: list[_Group]
+    slots: list[_Slot]
+    tables: list[TableSpec]
+    # (table index, group, field of _ts, max_age ns) of the tables with a max_age
+    aged: list[tuple[int, int, int, int]]
+    # Fast path when every feature is read from one hash per row: the reply positions of the features, in
+    # order, their expected tags, and a row of PRESENT statuses.
+    single_group_values: Callable[[list], tuple] | None = None
+    tags: tuple[bytes, ...] = ()
+    present_row: list[int] = field(default_factory=list)
+
+
+class OnlineLookup:
+    def __init__(
+        self,
+        specs: SpecCache,
+        store: RedisStore,
+        metrics: ServingMetrics | None = None,
+        on_redis_failure: Callable[[], None] | None = None,
+        now_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._specs = specs
+        self._store = store
+        self._metrics = metrics
+        self._on_redis_failure = on_redis_failure
+        self._now_ns = now_ns
+        self._plans: dict[tuple[str, tuple[tuple[str, str], ...]], _Plan] = {}
+        self._per_api: dict[str, tuple] = {}  # api -> (rows histogram, features histogram) children
+
+    def lookup(self, request: OnlineRequest, api: str = "feast") -> OnlineResult:
+        rows = request.rows
+        if not request.features:
+            raise InvalidArgument("features", [], "at least one feature reference 'table:feature'")
+        if not rows:
+            raise InvalidArgument("entity_rows", [], "at least one entity row")
+        project = request.project or DEFAULT_PROJECT
+        plan = self._cached_plan(project, request.features)
+        commands = self._commands(plan, rows)
+        try:
+            replies = self._store.hmget_many(commands)
+        except Exception:
+            if self._on_redis_failure is not None:
+                self._on_redis_failure()
+            raise
+        values, statuses = self._statuses(plan, rows, replies)
+        if self._metrics is not None:
+            self._record(plan, project, api, len(rows), statuses)
+        return OnlineResult(project, plan.features, rows, values, statuses)
+
+    # planning ---------------------------------------------------------------------------------------------
+
+    def _cached_plan(self, project: str, refs: Sequence[tuple[str, str]]) -> _Plan:
+        """Plans are kept per (project, feature list) while the specs they were made from are current."""
+        key = (project, tuple(refs))
+        plan = self._plans.get(key)
+        if plan is not None and all(self._specs.is_current(t) for t in plan.tables):
+            return plan
+        plan = self._plan(project, refs)
+        if len(self._plans) >= MAX_CACHED_PLANS:
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
+
+    def _plan(self, project: str, refs: Sequence[tuple[str, str]]) -> _Plan:
+        features: list[ResolvedFeature] = []
+        seen: set[tuple[str, str]] = set()
+        table_index: dict[str, int] = {}
+        tables: list[TableSpec] = []
+        group_index: dict[tuple[str, ...], int] = {}
+        groups: list[_Group] = []
+        slots: list[_Slot] = []
+        for i, (table, name) in enumerate(refs):
+            if not table or not name:
+                raise InvalidArgument(
+                    f"features[{i}]",
+                    f"{table}:{name}",
+                    "a feature table name and a feature name, both non-empty",
+                )
+            if (table, name) in seen:
+                continue
+            seen.add((table, name))
+            spec = self._specs.table_with_feature(project, table, name)
+            if not spec.entities:
+                raise InvalidArgument(f"features[{i}]", f"{table}:{name}", "a feature table with entities")
+            ti = table_index.get(table)
+            if ti is None:
+                ti = table_index[table] = len(tables)
+                tables.append(spec)
+            gi = group_index.get(spec.entities)
+            if gi is None:
+                gi = group_index[spec.entities] = len(groups)
+                groups.append(_Group(KeyEncoder(project, spec.entities), [], table))
+            group = groups[gi]
+            vt = spec.features[name]
+            tag = VALUE_TAG.get(vt, b"\xff\xff")  # INVALID: no stored value matches
+            slots.append((gi, len(group.fields), tag, vt, ti))
+            group.fields.append(feature_field(table, name))
+            features.append(ResolvedFeature(table, name, f"{table}:{name}", vt))
+        aged: list[tuple[int, int, int, int]] = []
+        for ti, spec in enumerate(tables):
+            if spec.max_age_ns > 0:
+                group = groups[group_index[spec.entities]]
+                aged.append((ti, group_index[spec.entities], len(group.fields), spec.max_age_ns))
+                group.fields.append(ts_field(spec.name))
+        for group in groups:
+            group.field_set = FieldSet(group.fields)
+        plan = _Plan(features, groups, slots, tables, aged)
+        if len(groups) == 1:
+            positions = [fi for _, fi, _, _, _ in slots]
+            if len(positions) == 1:
+                only = positions[0]
+                plan.single_group_values = lambda reply: (reply[only],)
+            else:
+                plan.single_group_values = operator.itemgetter(*positions)
+            plan.tags = tuple(tag for _, _, tag, _, _ in slots)
+            plan.present_row = [PRESENT] * len(slots)
+        return plan
+
+    @staticmethod
+    def _commands(plan: _Plan, rows: Sequence[EntityRow]) -> list[Command]:
+        commands: list[Command] = []
+        for r, row in enumerate(rows):
+            fields = row.fields
+            for group in plan.groups:
+                values = []
+                for name in group.encoder.names:
+                    v = fields.get(name)
+                    if not v:
+                        _raise_bad_entity(r, name, v, group)
+                    values.append(v)
+                commands.append((group.encoder.encode(values), group.field_set))
+        return commands
+
+    # statuses ---------------------------------------------------------------------------------------------
+
+    def _statuses(
+        self, plan: _Plan, rows: Sequence[EntityRow], replies: list[list[bytes | None]]
+    ) -> tuple[list[bytes], list[int]]:
+        n_groups = len(plan.groups)
+        slots = plan.slots
+        aged = plan.aged
+        outside = [False] * len(plan.tables)
+        values: list[bytes] = []
+        statuses: list[int] = []
+        add_value = values.append
+        add_status = statuses.append
+        now = self._now_ns()
+        single = plan.single_group_values
+        tags = plan.tags
+        present_row = plan.present_row
+        startswith = bytes.startswith
+        any_outside = False
+        for r, row in enumerate(rows):
+            base = r * n_groups
+            if aged:
+                ref = row.timestamp_ns or now
+                for ti, gi, fi, max_age in aged:
+                    reply = replies[base + gi]
+                    ts = reply[fi] if reply else None
+                    outside[ti] = ref - (decode_timestamp_ns(ts) if ts else 0) > max_age
+                any_outside = True in outside
+            if single is not None and not any_outside:
+                # The common case, checked at C speed: one hash, every value there, canonical, of its type.
+                reply = replies[base]
+                if reply:
+                    found = single(reply)
+                    if None not in found and all(map(startswith, found, tags)):
+                        values.extend(found)
+                        statuses.extend(present_row)
+                        continue
+            for gi, fi, tag, vt, ti in slots:
+                reply = replies[base + gi]
+                raw = reply[fi] if reply else None
+                if raw is None:
+                    add_status(NOT_FOUND)
+                    add_value(b"")
+                elif raw.startswith(tag):  # canonical bytes of the right type
+                    if outside[ti]:
+                        add_status(OUTSIDE_MAX_AGE)
+                        add_value(b"")
+                    else:
+                        add_status(PRESENT)
+                        add_value(raw)
+                else:
+                    status = _uncommon_status(raw, vt, outside[ti])
+                    add_status(status)
+                    add_value(raw if status == PRESENT else b"")
+        return values, statuses
+
+    def _record(self, plan: _Plan, project: str, api: str, n_rows: int, statuses: list[int]) -> None:
+        metrics = self._metrics
+        assert metrics is not None
+        per_api = self._per_api.get(api)
+        if per_api is None:
+            per_api = self._per_api[api] = (metrics.entity_rows.labels(api), metrics.features.labels(api))
+        per_api[0].observe(n_rows)
+        per_api[1].observe(len(plan.features))
+        if NOT_FOUND not in statuses and OUTSIDE_MAX_AGE not in statuses:
+            return
+        n_features = len(plan.features)
+        not_found: dict[str, int] = {}
+        outside: dict[str, int] = {}
+        for i, status in enumerate(statuses):
+            if status == NOT_FOUND:
+                table = plan.features[i % n_features].table
+                not_found[table] = not_found.get(table, 0) + 1
+            elif status == OUTSIDE_MAX_AGE:
+                table = plan.features[i % n_features].table
+                outside[table] = outside.get(table, 0) + 1
+        for table, n in not_found.items():
+            metrics.not_found.labels(project, table).inc(n)
+        for table, n in outside.items():
+            metrics.outside_max_age.labels(project, table).inc(n)
+
+
+def _uncommon_status(raw: bytes, value_type: ValueType, outside: bool) -> int:
+    """The status of stored bytes that do not start with the expected tag: a null, another type, or a Value
+    not in canonical form (decoded to learn its type)."""
+    try:
+        got = stored_value_type(raw)
+    except DecodeError:
+        return NOT_FOUND
+    if got is not None and got is not value_type:
+        return NOT_FOUND
+    if outside:
+        return OUTSIDE_MAX_AGE
+    return PRESENT if got is not None else NULL_VALUE
+
+
+def _raise_bad_entity(row: int, name: str, value: bytes | None, group: _Group) -> None:
+    if value is None:
+        raise InvalidArgument(
+            f"entity_rows[{row}].fields",
+            name,
+            f"a value for entity {name!r}: feature table {group.table!r} is keyed by "
+            f"{', '.join(group.encoder.names)}",
+        )
+    raise InvalidArgument(
+        f"entity_rows[{row}].fields[{name!r}]", "an unset Value", f"a value of entity {name!r}'s type"
+    )

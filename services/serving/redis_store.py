@@ -1,0 +1,220 @@
+"""Reading the online store: many HMGETs in one pipelined round trip, on a Redis server or a Redis Cluster.
+
+Every Redis failure becomes provender.errors.Unavailable with a message naming Redis and its address, fast:
+connections time out after `connect_timeout` and replies after `timeout`, and a failed call is retried at most
+once, at once (a pooled connection may have died while Redis restarted).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.retry import Retry
+
+from provender.errors import InvalidArgument, Unavailable
+from provender.serving.resp import RespConnectionError, RespPool, RespReplyError, RespTimeout, pack
+
+log = logging.getLogger(__name__)
+
+ACCEPTED_URLS = (
+    "redis://[user:password@]host[:port][/db], rediss://... (TLS), or a Redis Cluster seed list "
+    "host:port,host:port (optionally prefixed with redis:// or rediss://; redis+cluster://host:port for one seed)"
+)
+
+Reply = list[bytes | None]
+
+
+class FieldSet:
+    """The fields of an HMGET, packed once (RESP) and reused for every key they are read from."""
+
+    __slots__ = ("_head", "_tail", "fields")
+
+    def __init__(self, fields: Sequence[bytes]) -> None:
+        self.fields = list(fields)
+        self._head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(self.fields) + 2)
+        self._tail = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in self.fields)
+
+    def pack(self, key: bytes) -> bytes:
+        """The RESP bytes of `HMGET key fields...`."""
+        return b"%s$%d\r\n%s\r\n%s" % (self._head, len(key), key, self._tail)
+
+
+Command = tuple[bytes, FieldSet]  # (key, fields) of one HMGET
+
+_REDIS_ERRORS = (
+    redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, RespConnectionError, RespTimeout, OSError,
+)  # fmt: skip
+_ERROR_KINDS = {RespConnectionError: "ConnectionError", RespTimeout: "TimeoutError"}
+_PING = pack("PING")
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    cluster: bool
+    nodes: tuple[tuple[str, int], ...]
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+    db: int = 0
+
+    def describe(self) -> str:
+        scheme = "rediss" if self.tls else "redis"
+        hosts = ",".join(f"{h}:{p}" for h, p in self.nodes)
+        return f"{scheme}://{hosts}" + (" (cluster)" if self.cluster else f"/{self.db}")
+
+
+def parse_redis_url(url: str) -> RedisTarget:
+    """Parse `--redis-url`; raises InvalidArgument naming what is accepted."""
+    text = url.strip()
+    if not text:
+        raise InvalidArgument("redis_url", url, ACCEPTED_URLS)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "redis", text
+    scheme = scheme.lower()
+    if scheme not in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
+        raise InvalidArgument("redis_url", url, ACCEPTED_URLS)
+    tls = scheme.startswith("rediss")
+    seeds = [s.strip() for s in rest.split(",")]
+    cluster = scheme.endswith("+cluster") or len(seeds) > 1
+    nodes: list[tuple[str, int]] = []
+    username = password = None
+    db = 0
+    for i, seed in enumerate(seeds):
+        if "://" in seed:  # "redis://a:1,redis://b:2"
+            seed = seed.partition("://")[2]
+        try:
+            parts = urlsplit(f"//{seed}")
+            host, port = parts.hostname, parts.port or 6379
+        except ValueError:
+            raise InvalidArgument("redis_url", url, ACCEPTED_URLS) from None
+        if not host or (parts.path not in ("", "/") and (cluster or i > 0)):
+            raise InvalidArgument("redis_url", url, ACCEPTED_URLS)
+        if parts.path not in ("", "/"):
+            try:
+                db = int(parts.path.strip("/"))
+            except ValueError:
+                raise InvalidArgument("redis_url", url, ACCEPTED_URLS + "; the db is a number") from None
+        if parts.password is not None or parts.username:
+            username = unquote(parts.username) if parts.username else None
+            password = unquote(parts.password) if parts.password is not None else None
+        nodes.append((host, port))
+    return RedisTarget(
+        cluster=cluster, nodes=tuple(nodes), tls=tls, username=username, password=password, db=db
+    )
+
+
+class RedisStore:
+    """HMGET many keys in one round trip; `on_error` is told the kind of every failure (for metrics, health)."""
+
+    def __init__(
+        self,
+        target: RedisTarget,
+        connect_timeout: float = 0.05,
+        timeout: float = 0.5,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.target = target
+        self._connect_timeout = connect_timeout
+        self._timeout = timeout
+        self._on_error = on_error
+        self._lock = threading.Lock()
+        self._cluster: RedisCluster | None = None
+        self._pool: RespPool | None = None
+        if not target.cluster:
+            host, port = target.nodes[0]
+            self._pool = RespPool(
+                host, port, connect_timeout, timeout, tls=target.tls,
+                username=target.username, password=target.password, db=target.db,
+            )  # fmt: skip
+
+    def describe(self) -> str:
+        return self.target.describe()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.clear()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    # reads -----------------------------------------------------------------------------------------------
+
+    def hmget_many(self, commands: Sequence[Command]) -> list[Reply]:
+        """One reply per command, in order; a key holding something else than a hash reads as absent."""
+        if not commands:
+            return []
+        try:
+            if self._pool is not None:
+                return self._hmget_standalone(commands)
+            return self._hmget_cluster(commands)
+        except _REDIS_ERRORS as e:
+            raise self._unavailable(e) from None
+
+    def ping(self) -> None:
+        """Raise Unavailable unless every Redis node answers."""
+        try:
+            if self._pool is not None:
+                (reply,) = self._pool.call(_PING, 1)
+                if isinstance(reply, RespReplyError):
+                    raise RespConnectionError(f"PING failed: {reply}")
+            else:
+                self._cluster_client().ping(target_nodes=RedisCluster.ALL_NODES)
+        except (*_REDIS_ERRORS, redis.ResponseError) as e:
+            raise self._unavailable(e) from None
+
+    def _hmget_standalone(self, commands: Sequence[Command]) -> list[Reply]:
+        assert self._pool is not None
+        replies = self._pool.call(b"".join([fields.pack(key) for key, fields in commands]), len(commands))
+        for i, reply in enumerate(replies):
+            if not isinstance(reply, list):  # WRONGTYPE: the key holds something else than a hash
+                log.warning("Redis refused an HMGET: %s", reply)
+                replies[i] = []
+        return replies
+
+    def _hmget_cluster(self, commands: Sequence[Command]) -> list[Reply]:
+        pipe = self._cluster_client().pipeline()
+        for key, fields in commands:
+            pipe.hmget(key, fields.fields)
+        replies = pipe.execute(raise_on_error=False)
+        out: list[Reply] = []
+        for reply in replies:
+            if isinstance(reply, redis.ResponseError) and not isinstance(reply, _REDIS_ERRORS):
+                log.warning("Redis refused an HMGET: %s", reply)
+                out.append([])
+            elif isinstance(reply, BaseException):
+                raise reply
+            else:
+                out.append(reply)
+        return out
+
+    def _cluster_client(self) -> RedisCluster:
+        client = self._cluster
+        if client is not None:
+            return client
+        with self._lock:
+            if self._cluster is None:
+                t = self.target
+                self._cluster = RedisCluster(
+                    startup_nodes=[ClusterNode(h, p) for h, p in t.nodes],
+                    username=t.username,
+                    password=t.password,
+                    ssl=t.tls,
+                    socket_connect_timeout=self._connect_timeout,
+                    socket_timeout=self._timeout,
+                    retry=Retry(NoBackoff(), 1),
+                )
+            return self._cluster
+
+    def _unavailable(self, e: BaseException) -> Unavailable:
+        kind = _ERROR_KINDS.get(type(e), type(e).__name__)
+        if self._on_error is not None:
+            self._on_error(kind)
+        detail = str(e).strip() or kind
+        return Unavailable(f"Redis at {self.describe()} is unavailable: {detail}")

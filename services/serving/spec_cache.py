@@ -1,0 +1,160 @@
+"""Feature table specs cached from Core, so that Core is never on the request path of a known table.
+
+A background thread reloads every table of every project every `refresh_seconds`. A table the cache does not
+know is looked up in Core once; if Core does not know it either, the miss itself is cached for
+`miss_ttl_seconds`, so a client asking again and again for a wrong name does not reach Core each time. The same
+holds for a feature missing from a known table (it may have been added since the last reload).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from provender.errors import NotFound, Unavailable
+from provender.serving.specs import TableSpec
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (project, table)
+
+
+class SpecSource(Protocol):
+    """Where specs come from (Core over gRPC in production)."""
+
+    def list_tables(self) -> list[TableSpec]:
+        """Every table of every project; raises provender.errors.Unavailable when the source is unreachable."""
+        ...
+
+    def get_table(self, project: str, name: str) -> TableSpec | None:
+        """One table, or None when it does not exist; raises Unavailable when the source is unreachable."""
+        ...
+
+    def describe(self) -> str: ...
+
+
+class SpecCache:
+    def __init__(
+        self,
+        source: SpecSource,
+        refresh_seconds: float = 10.0,
+        miss_ttl_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._refresh_seconds = refresh_seconds
+        self._miss_ttl = refresh_seconds if miss_ttl_seconds is None else miss_ttl_seconds
+        self._clock = clock
+        self._tables: dict[Key, TableSpec] = {}
+        self._misses: dict[Key, float] = {}  # key -> when the cached miss expires
+        self._refetched: dict[Key, float] = {}  # key -> when a missing feature made us fetch it last
+        self._lookup_lock = threading.Lock()
+        self._refreshed_at: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # lifecycle -------------------------------------------------------------------------------------------
+
+    def start(self) -> SpecCache:
+        """Load once (a failure is logged, not raised: Serving may start before Core) and keep reloading."""
+        self._try_refresh()
+        self._thread = threading.Thread(target=self._run, name="spec-cache-refresh", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._refresh_seconds):
+            self._try_refresh()
+
+    def _try_refresh(self) -> None:
+        try:
+            self.refresh()
+        except Unavailable as e:
+            log.warning("cannot reload feature table specs: %s", e)
+        except Exception:
+            log.exception("error while reloading feature table specs")
+
+    def refresh(self) -> None:
+        """Reload every table now."""
+        tables = {(t.project, t.name): t for t in self._source.list_tables()}
+        self._tables = tables
+        self._refreshed_at = self._clock()
+
+    # reads -----------------------------------------------------------------------------------------------
+
+    def age_seconds(self) -> float:
+        """Seconds since the last successful full reload (-1 before the first one)."""
+        return -1.0 if self._refreshed_at is None else self._clock() - self._refreshed_at
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+    def table(self, project: str, name: str) -> TableSpec:
+        """The spec of a table; looks it up in Core only when the cache has never seen it."""
+        key = (project, name)
+        spec = self._tables.get(key)
+        if spec is not None:
+            return spec
+        return self._lookup(key)
+
+    def is_current(self, spec: TableSpec) -> bool:
+        """Whether `spec` is still the cached spec of its table (reloads replace them)."""
+        return self._tables.get((spec.project, spec.name)) is spec
+
+    def table_with_feature(self, project: str, name: str, feature: str) -> TableSpec:
+        """The spec of a table that must have `feature`: fetches the table again (once per miss TTL) when the
+        cached spec lacks it; NotFound names the feature and the features the table has."""
+        spec = self.table(project, name)
+        if feature in spec.features:
+            return spec
+        key = (project, name)
+        now = self._clock()
+        with self._lookup_lock:
+            spec = self._tables.get(key, spec)
+            if feature not in spec.features and self._refetched.get(key, float("-inf")) <= now:
+                self._refetched[key] = now + self._miss_ttl
+                fresh = self._fetch(key)
+                if fresh is not None:
+                    self._tables[key] = spec = fresh
+        if feature in spec.features:
+            return spec
+        raise NotFound(
+            "feature",
+            f"{name}:{feature}",
+            project,
+            hint=f"feature table {name!r} has {', '.join(sorted(spec.features)) or 'no features'}",
+        )
+
+    def _lookup(self, key: Key) -> TableSpec:
+        project, name = key
+        with self._lookup_lock:
+            spec = self._tables.get(key)
+            if spec is not None:
+                return spec
+            until = self._misses.get(key)
+            if until is None or until <= self._clock():
+                spec = self._fetch(key)
+                if spec is not None:
+                    self._tables[key] = spec
+                    self._misses.pop(key, None)
+                    return spec
+                self._misses[key] = self._clock() + self._miss_ttl
+        raise NotFound("feature table", name, project)
+
+    def _fetch(self, key: Key) -> TableSpec | None:
+        project, name = key
+        try:
+            return self._source.get_table(project, name)
+        except Unavailable as e:
+            raise Unavailable(
+                f"feature table {name!r} of project {project!r} is not in Serving's cache and Core at "
+                f"{self._source.describe()} cannot be reached: {e}"
+            ) from e

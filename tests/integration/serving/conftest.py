@@ -1,0 +1,111 @@
+"""Fixtures for Serving on real servers: a Redis server (and a 3-master Redis Cluster) on loopback, Serving in
+this process on a free port, backed by the in-process Core of the root conftest."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+import redis as redis_py
+from prometheus_client import CollectorRegistry
+
+from provender.local.redis import EmbeddedRedis, EmbeddedRedisCluster
+from provender.proto.feast.serving import ServingService_pb2_grpc
+from provender.proto.provender.serving import ColumnarServing_pb2_grpc
+from provender.serving.app import ServingApp, ServingSettings, start_serving
+
+
+@pytest.fixture(scope="session")
+def redis_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="provender-test-redis-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server(redis_dir: Path) -> Iterator[EmbeddedRedis]:
+    """One Redis server for the session."""
+    server = EmbeddedRedis(redis_dir / "standalone").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis(redis_server: EmbeddedRedis) -> Iterator[redis_py.Redis]:
+    """A client of the session's Redis, emptied before the test."""
+    client = redis_server.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(redis_dir: Path) -> Iterator[EmbeddedRedisCluster]:
+    """A Redis Cluster of 3 primaries on loopback, for the session."""
+    cluster = EmbeddedRedisCluster(redis_dir / "cluster", masters=3).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster_client(redis_cluster: EmbeddedRedisCluster) -> Iterator[redis_py.RedisCluster]:
+    client = redis_py.RedisCluster(
+        startup_nodes=[redis_py.cluster.ClusterNode("127.0.0.1", n.port) for n in redis_cluster.nodes]
+    )
+    client.flushall(target_nodes=redis_py.RedisCluster.PRIMARIES)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def start_serving_at(core_server) -> Iterator[Callable[..., ServingApp]]:
+    """Start Serving in this process against a Redis URL and the test's Core; every one is stopped after."""
+    started: list[ServingApp] = []
+
+    def start(redis_url: str, **overrides: object) -> ServingApp:
+        settings = ServingSettings(
+            redis_url=redis_url, core_url=core_server.url, port=0, host="127.0.0.1", spec_refresh_seconds=0.5
+        )
+        for key, value in overrides.items():
+            setattr(settings, key, value)
+        app = start_serving(settings, registry=CollectorRegistry())
+        started.append(app)
+        return app
+
+    yield start
+    for app in started:
+        app.stop(grace=1)
+
+
+@pytest.fixture
+def serving(start_serving_at, redis_server: EmbeddedRedis, redis) -> ServingApp:
+    """Serving on the session's (emptied) Redis and the test's Core."""
+    return start_serving_at(redis_server.url)
+
+
+@pytest.fixture
+def channel_to() -> Iterator[Callable[[ServingApp], grpc.Channel]]:
+    channels: list[grpc.Channel] = []
+
+    def connect(app: ServingApp) -> grpc.Channel:
+        channel = grpc.insecure_channel(f"127.0.0.1:{app.port}")
+        channels.append(channel)
+        return channel
+
+    yield connect
+    for c in channels:
+        c.close()
+
+
+@pytest.fixture
+def serving_stub(serving: ServingApp, channel_to) -> ServingService_pb2_grpc.ServingServiceStub:
+    return ServingService_pb2_grpc.ServingServiceStub(channel_to(serving))
+
+
+@pytest.fixture
+def columnar_stub(serving: ServingApp, channel_to) -> ColumnarServing_pb2_grpc.ColumnarServingServiceStub:
+    return ColumnarServing_pb2_grpc.ColumnarServingServiceStub(channel_to(serving))

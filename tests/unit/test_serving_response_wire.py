@@ -1,0 +1,65 @@
+"""The hand-assembled response bytes parse into exactly the messages the generated classes would build."""
+
+from __future__ import annotations
+
+from provender.jobs.redis_layout import encode_value
+from provender.proto.feast.serving import ServingService_pb2 as serving_pb2
+from provender.proto.feast.types import Value_pb2
+from provender.proto.provender.serving import ColumnarServing_pb2 as columnar_pb2
+from provender.serving.lookup import EntityRow, FieldStatus, OnlineResult, ResolvedFeature
+from provender.serving.response_wire import columnar_response, online_response
+from provender.value_type import ValueType, to_value
+
+FEATURES = [
+    ResolvedFeature("t", "a", "t:a", ValueType.FLOAT),
+    ResolvedFeature("t", "b", "t:b", ValueType.STRING_LIST),
+    ResolvedFeature("u" * 200, "c", "u" * 200 + ":c", ValueType.BYTES),  # a key longer than 127 bytes
+]
+LONG = b"x" * 20000  # a value longer than 16383 bytes: a 3-byte length
+ROWS = [
+    EntityRow(
+        {"driver_id": encode_value(1, ValueType.INT64), "customer": encode_value("c", ValueType.STRING)}
+    ),
+    EntityRow(
+        {"driver_id": encode_value(2, ValueType.INT64), "customer": encode_value("d", ValueType.STRING)}
+    ),
+]
+VALUES = [
+    encode_value(0.5, ValueType.FLOAT), encode_value(["x", "y"], ValueType.STRING_LIST), encode_value(LONG, ValueType.BYTES),
+    b"", b"", b"",
+]  # fmt: skip
+STATUSES = [
+    FieldStatus.PRESENT, FieldStatus.PRESENT, FieldStatus.PRESENT,
+    FieldStatus.NOT_FOUND, FieldStatus.OUTSIDE_MAX_AGE, FieldStatus.NULL_VALUE,
+]  # fmt: skip
+RESULT = OnlineResult("default", FEATURES, ROWS, VALUES, [int(s) for s in STATUSES])
+
+
+def test_online_response_equals_the_generated_message() -> None:
+    expected = serving_pb2.GetOnlineFeaturesResponse()
+    for r, row in enumerate(ROWS):
+        fv = expected.field_values.add()
+        for name, raw in row.fields.items():
+            fv.fields[name].CopyFrom(Value_pb2.Value.FromString(raw))
+            fv.statuses[name] = serving_pb2.GetOnlineFeaturesResponse.PRESENT
+        for f, feature in enumerate(FEATURES):
+            i = r * len(FEATURES) + f
+            fv.fields[feature.label].CopyFrom(Value_pb2.Value.FromString(VALUES[i]))
+            fv.statuses[feature.label] = int(STATUSES[i])
+    got = serving_pb2.GetOnlineFeaturesResponse.FromString(online_response(RESULT))
+    assert got == expected
+    assert got.field_values[0].fields["u" * 200 + ":c"].bytes_val == LONG
+    assert got.field_values[1].fields["t:a"] == Value_pb2.Value()
+
+
+def test_columnar_response_equals_the_generated_message() -> None:
+    expected = columnar_pb2.GetOnlineFeaturesColumnarResponse(row_count=2)
+    for f, feature in enumerate(FEATURES):
+        column = expected.features.add(name=feature.label, value_type=int(feature.value_type))
+        for r in range(len(ROWS)):
+            i = r * len(FEATURES) + f
+            column.values.add().CopyFrom(Value_pb2.Value.FromString(VALUES[i]))
+            column.statuses.append(int(STATUSES[i]))
+    got = columnar_pb2.GetOnlineFeaturesColumnarResponse.FromString(columnar_response(RESULT))
+    assert got == expected
+    assert got.features[0].values[0] == to_value(0.5, ValueType.FLOAT)
