@@ -1,0 +1,105 @@
+"""The launcher interface Core's job controller uses, the job states, and the registry of launchers by name.
+
+A launcher starts a Spark application for a job id Core made (deterministic: submitting the same id twice
+returns the first launch instead of starting a second one), and answers later, from the handle string alone, for
+the job's state, its log and its cancellation — also from a new launcher object after Core restarted. Domain
+code: no gRPC.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from provender.errors import InvalidArgument
+from provender.jobs.job_args import JobArgs
+
+
+class JobState(enum.Enum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    ERROR = "ERROR"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.DONE, JobState.ERROR)
+
+
+@dataclass(frozen=True)
+class Launched:
+    """What submit returns: the handle to store with the job record, and where its log is."""
+
+    handle: str
+    log_uri: str
+
+
+class Launcher(ABC):
+    """Runs Spark applications. Implementations register themselves with `register_launcher`."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def submit(self, job_id: str, args: JobArgs) -> Launched:
+        """Start the application for `args` as job `job_id`; the same job id again returns the first launch."""
+
+    @abstractmethod
+    def status(self, handle: str) -> tuple[JobState, str]:
+        """The job's state, and why it failed when ERROR ("" otherwise)."""
+
+    @abstractmethod
+    def cancel(self, handle: str) -> None:
+        """Stop the job (a finished job is left as it is)."""
+
+    @abstractmethod
+    def log_uri(self, handle: str) -> str:
+        """Where the job's log is (a URI)."""
+
+
+_REGISTRY: dict[str, type[Launcher]] = {}
+# Launchers that ship with Provender, imported on first use (each module registers its class).
+_BUILTIN = {
+    "local": "provender.core.launchers.local",
+    "standalone": "provender.core.launchers.standalone",
+    "k8s": "provender.core.launchers.k8s",
+}
+
+L = TypeVar("L", bound=type[Launcher])
+
+
+def register_launcher(cls: L) -> L:
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def launcher_names() -> list[str]:
+    return sorted(set(_REGISTRY) | set(_BUILTIN))
+
+
+def launcher_class(name: str) -> type[Launcher]:
+    if name not in _REGISTRY and name in _BUILTIN:
+        try:
+            importlib.import_module(_BUILTIN[name])
+        except ModuleNotFoundError as e:
+            raise InvalidArgument(
+                "spark_launcher",
+                name,
+                f"an available launcher ({name} is not installed: {e.name} is missing)",
+            ) from None
+    if name not in _REGISTRY:
+        raise InvalidArgument("spark_launcher", name, f"one of {', '.join(launcher_names())}")
+    return _REGISTRY[name]
+
+
+def create_launcher(name: str, **settings: Any) -> Launcher:
+    """A launcher by name, with its settings as keyword arguments (InvalidArgument naming a wrong setting)."""
+    cls = launcher_class(name)
+    try:
+        return cls(**settings)
+    except TypeError as e:
+        raise InvalidArgument(
+            f"{name} launcher settings", sorted(settings), f"the settings of {cls.__name__} ({e})"
+        ) from None

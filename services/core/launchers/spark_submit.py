@@ -1,0 +1,271 @@
+"""Launching a Spark application as a `spark-submit` process on this machine (local mode, or the driver of a
+client-mode submission to a cluster), in a way that survives Core restarts.
+
+Each job gets a folder `<work_dir>/<job_id>/` with `driver.log` (stdout and stderr of spark-submit), `handle`
+(the handle string), `exit_code` (written by a small shell wrapper when spark-submit ends) and `cancelled`
+(written by cancel). The handle holds the folder, the wrapper's pid and its start time (so a reused pid is not
+mistaken for the job), which is all `status` needs: a new launcher object, in a new Core process, answers the same.
+The wrapper leads its own process group, so cancel stops spark-submit, the JVM and the Python driver together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from abc import abstractmethod
+from dataclasses import asdict, dataclass
+from importlib.util import find_spec
+from pathlib import Path
+
+from provender.core.launchers.base import JobState, Launched, Launcher
+from provender.errors import FailedPrecondition, InvalidArgument
+from provender.jobs import job_report
+from provender.jobs.job_args import JobArgs, application_path
+
+# Runs the command, then records its exit status atomically; $0 is the exit-code file.
+_WRAPPER = '"$@"; code=$?; printf "%s\\n" "$code" > "$0.tmp" && mv "$0.tmp" "$0"; exit "$code"'
+CANCELLED_MESSAGE = "cancelled by request"
+
+
+def find_spark_home() -> Path:
+    """The Spark distribution of the installed pyspark package (it carries bin/spark-submit, bin/spark-class)."""
+    spec = find_spec("pyspark")
+    if spec is None or not spec.submodule_search_locations:
+        raise InvalidArgument(
+            "spark_home", None, "an installed pyspark package, or spark_home set to a Spark folder"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+@dataclass(frozen=True)
+class ProcessHandle:
+    launcher: str
+    job_id: str
+    job_dir: str
+    pid: int
+    start_ticks: int
+
+    def encode(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def decode(cls, handle: str, launcher: str) -> ProcessHandle:
+        try:
+            data = json.loads(handle)
+            parsed = cls(**data)
+        except (json.JSONDecodeError, TypeError):
+            raise InvalidArgument(
+                "launcher handle", handle, f"a handle made by the {launcher} launcher"
+            ) from None
+        if parsed.launcher != launcher:
+            raise InvalidArgument("launcher handle", handle, f"a handle made by the {launcher} launcher")
+        return parsed
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.job_dir)
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "driver.log"
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot, or None when it is gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
+
+
+class SparkSubmitLauncher(Launcher):
+    """spark-submit as a subprocess; subclasses say which master and settings it gets."""
+
+    def __init__(
+        self,
+        work_dir: str | Path,
+        spark_home: str | Path | None = None,
+        python: str | None = None,
+        conf: dict[str, str] | None = None,
+        packages: list[str] | None = None,
+        cancel_grace_seconds: float = 10.0,
+    ) -> None:
+        """`conf`: extra --conf settings (e.g. spark.hadoop.fs.s3a.endpoint for an S3-compatible store);
+        `packages`: Maven coordinates for --packages (e.g. org.apache.hadoop:hadoop-aws:<Spark's Hadoop version>,
+        which s3:// sources need)."""
+        self.work_dir = Path(work_dir).absolute()
+        self.spark_home = Path(spark_home) if spark_home else find_spark_home()
+        self.spark_submit = self.spark_home / "bin" / "spark-submit"
+        if not self.spark_submit.is_file():
+            raise InvalidArgument("spark_home", str(self.spark_home), "a Spark folder with bin/spark-submit")
+        self.python = python or sys.executable
+        self.conf = dict(conf or {})
+        self.packages = list(packages or [])
+        self.cancel_grace_seconds = cancel_grace_seconds
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    @abstractmethod
+    def master_args(self) -> list[str]:
+        """--master and --deploy-mode (and anything else specific to where the application runs)."""
+
+    def default_conf(self) -> dict[str, str]:
+        return {
+            "spark.pyspark.python": self.python,
+            "spark.pyspark.driver.python": self.python,
+            "spark.ui.enabled": "false",
+            "spark.sql.session.timeZone": "UTC",
+        }
+
+    def command(self, job_id: str, args_file: Path, args: JobArgs) -> list[str]:
+        """The spark-submit command line; the job reads its arguments from `args_file` (@path)."""
+        command = [str(self.spark_submit), *self.master_args(), "--name", f"provender-{job_id}"]
+        if self.packages:
+            command += ["--packages", ",".join(self.packages)]
+        # the job id, for what the job reports (its pushed metrics carry it)
+        conf = self.default_conf() | self.conf | {"spark.provender.job_id": job_id}
+        for key, value in conf.items():
+            command += ["--conf", f"{key}={value}"]
+        return [*command, str(application_path(args)), f"@{args_file}"]
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        env["PYSPARK_PYTHON"] = self.python
+        env["PYSPARK_DRIVER_PYTHON"] = self.python
+        env["SPARK_HOME"] = str(self.spark_home)
+        return env
+
+    # --- Launcher ---
+
+    def submit(self, job_id: str, args: JobArgs) -> Launched:
+        if not job_id or "/" in job_id or job_id.startswith("."):
+            raise InvalidArgument("job_id", job_id, "a non-empty id without '/' that does not start with '.'")
+        folder = self.work_dir / job_id
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            claim = os.open(folder / "claimed", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return self._existing(folder)
+        os.close(claim)
+        args_file = folder / "args.json"
+        fd = os.open(args_file, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)  # it may hold a Redis password
+        with os.fdopen(fd, "w") as f:
+            f.write(args.to_json())
+        command = self.command(job_id, args_file, args)
+        (folder / "command.json").write_text(json.dumps(command))
+        with (folder / "driver.log").open("ab") as log:
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", _WRAPPER, str(folder / "exit_code"), *command],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.environment(),
+                cwd=folder,
+                start_new_session=True,
+            )
+        self._children[proc.pid] = proc
+        handle = ProcessHandle(self.name, job_id, str(folder), proc.pid, _start_ticks(proc.pid) or 0)
+        (folder / "handle.tmp").write_text(handle.encode())
+        (folder / "handle.tmp").replace(folder / "handle")
+        return Launched(handle.encode(), handle.log.as_uri())
+
+    def _existing(self, folder: Path) -> Launched:
+        """The launch of a job id submitted before (its handle appears right after the claim)."""
+        deadline = time.monotonic() + 10
+        while not (folder / "handle").exists():
+            if time.monotonic() > deadline:
+                raise FailedPrecondition(
+                    f"job {folder.name} was claimed in {folder} but never started (a launcher stopped while "
+                    "submitting it); remove that folder to submit it again"
+                )
+            time.sleep(0.05)
+        handle = ProcessHandle.decode((folder / "handle").read_text(), self.name)
+        return Launched(handle.encode(), handle.log.as_uri())
+
+    def status(self, handle: str) -> tuple[JobState, str]:
+        h = ProcessHandle.decode(handle, self.name)
+        self._reap(h.pid)
+        if (h.folder / "cancelled").exists():
+            return JobState.ERROR, CANCELLED_MESSAGE
+        exit_file = h.folder / "exit_code"
+        if exit_file.exists():
+            code = exit_file.read_text().strip()
+            if code == "0":
+                return JobState.DONE, ""
+            reason = job_report.failure_reason(h.log) or "no message in the log"
+            return JobState.ERROR, f"spark-submit exited with code {code}: {reason}"
+        if self._alive(h):
+            return JobState.RUNNING, ""
+        if exit_file.exists():  # it finished between the two checks
+            return self.status(handle)
+        reason = job_report.failure_reason(h.log)
+        return JobState.ERROR, (
+            f"the job's driver process {h.pid} ended without an exit status (killed, or its machine restarted)"
+            + (f": {reason}" if reason else "")
+        )
+
+    def cancel(self, handle: str) -> None:
+        h = ProcessHandle.decode(handle, self.name)
+        if (h.folder / "exit_code").exists():
+            return
+        (h.folder / "cancelled").write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        if not self._alive(h):
+            return
+        self._signal(h.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.cancel_grace_seconds
+        while time.monotonic() < deadline:
+            self._reap(h.pid)
+            if not self._group_alive(h.pid):
+                return
+            time.sleep(0.1)
+        self._signal(h.pid, signal.SIGKILL)
+        self._reap(h.pid)
+
+    def log_uri(self, handle: str) -> str:
+        return ProcessHandle.decode(handle, self.name).log.as_uri()
+
+    # --- processes ---
+
+    def _alive(self, h: ProcessHandle) -> bool:
+        ticks = _start_ticks(h.pid)
+        return ticks is not None and (h.start_ticks == 0 or ticks == h.start_ticks)
+
+    @staticmethod
+    def _group_alive(pgid: int) -> bool:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        # only zombies left (not reaped by a parent that is gone) count as ended
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                stat = (proc / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+                return True
+        return False
+
+    @staticmethod
+    def _signal(pgid: int, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, sig)
+
+    def _reap(self, pid: int) -> None:
+        proc = self._children.get(pid)
+        if proc is not None and proc.poll() is not None:
+            del self._children[pid]

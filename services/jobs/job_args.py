@@ -1,0 +1,399 @@
+"""The arguments of the Spark applications, as JSON: what a launcher passes on the `spark-submit` command line.
+
+Core builds these from the registry (table specs) and the JobService request; the launchers pass them through
+unchanged; the applications (ingestion.py, retrieval.py) parse them with `from_json`. Every validation error
+is an InvalidArgument naming the field, the value and what is accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from provender.errors import InvalidArgument
+from provender.value_type import VALID_NAMES, ValueType
+
+_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_URL_SCHEMES = ("file://", "s3://", "s3a://")
+ENTITY_SOURCE_FORMATS = ("parquet", "csv")
+OUTPUT_FORMATS = ("parquet",)
+
+
+def _require(data: dict[str, Any], key: str, where: str) -> Any:
+    if key not in data:
+        raise InvalidArgument(f"{where}.{key}", None, "a value (the field is required)")
+    return data[key]
+
+
+def _str(data: dict[str, Any], key: str, where: str, default: str | None = None) -> str:
+    value = data.get(key, default) if default is not None else _require(data, key, where)
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{where}.{key}", value, "a string")
+    return value
+
+
+def _name(value: str, where: str) -> str:
+    if not _NAME.match(value):
+        raise InvalidArgument(where, value, "a name matching ^[a-zA-Z_][a-zA-Z0-9_]*$")
+    return value
+
+
+def _url(value: str, where: str) -> str:
+    if not value.startswith(_URL_SCHEMES):
+        raise InvalidArgument(where, value, "a URL starting with file:// or s3://")
+    return value
+
+
+def _value_type(value: Any, where: str) -> ValueType:
+    try:
+        vt = ValueType.parse(value)
+    except (ValueError, TypeError):
+        raise InvalidArgument(where, value, f"one of {', '.join(VALID_NAMES)}") from None
+    if vt is ValueType.INVALID:
+        raise InvalidArgument(where, value, f"one of {', '.join(VALID_NAMES)}")
+    return vt
+
+
+def _timestamp(value: Any, where: str) -> datetime:
+    if not isinstance(value, str):
+        raise InvalidArgument(where, value, "an ISO 8601 timestamp string such as 2026-11-20T00:00:00Z")
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidArgument(where, value, "an ISO 8601 timestamp such as 2026-11-20T00:00:00Z") from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def format_timestamp(when: datetime) -> str:
+    """ISO 8601 in UTC with a Z, microsecond precision (what `from_json` reads back exactly)."""
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_file_url(path: str | Path) -> str:
+    """A local path as a file:// URL (URLs are returned unchanged)."""
+    text = str(path)
+    if "://" in text:
+        return text
+    return Path(text).absolute().as_uri()
+
+
+@dataclass(frozen=True)
+class Column:
+    """An entity or a feature: its name and value type."""
+
+    name: str
+    value_type: ValueType
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value_type": self.value_type.name}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Column:
+        if not isinstance(data, dict):
+            raise InvalidArgument(where, data, 'an object {"name": ..., "value_type": ...}')
+        return cls(
+            name=_name(_str(data, "name", where), f"{where}.name"),
+            value_type=_value_type(_require(data, "value_type", where), f"{where}.value_type"),
+        )
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A table's batch source, or an entity source: parquet (or CSV for entity sources) at a URL."""
+
+    file_url: str
+    event_timestamp_column: str
+    created_timestamp_column: str = ""
+    date_partition_column: str = ""
+    field_mapping: dict[str, str] = field(default_factory=dict)
+    file_format: str = "parquet"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file_url": self.file_url,
+            "event_timestamp_column": self.event_timestamp_column,
+            "created_timestamp_column": self.created_timestamp_column,
+            "date_partition_column": self.date_partition_column,
+            "field_mapping": dict(self.field_mapping),
+            "file_format": self.file_format,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> FileSource:
+        if not isinstance(data, dict):
+            raise InvalidArgument(where, data, "an object with file_url and event_timestamp_column")
+        mapping = data.get("field_mapping", {}) or {}
+        if not isinstance(mapping, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and k and v for k, v in mapping.items()
+        ):
+            raise InvalidArgument(f"{where}.field_mapping", mapping, "an object of source column -> name")
+        file_format = _str(data, "file_format", where, "parquet").lower()
+        if file_format not in ENTITY_SOURCE_FORMATS:
+            raise InvalidArgument(f"{where}.file_format", file_format, " or ".join(ENTITY_SOURCE_FORMATS))
+        event_column = _str(data, "event_timestamp_column", where)
+        if not event_column:
+            raise InvalidArgument(f"{where}.event_timestamp_column", event_column, "a column name")
+        return cls(
+            file_url=_url(_str(data, "file_url", where), f"{where}.file_url"),
+            event_timestamp_column=event_column,
+            created_timestamp_column=_str(data, "created_timestamp_column", where, ""),
+            date_partition_column=_str(data, "date_partition_column", where, ""),
+            field_mapping=dict(mapping),
+            file_format=file_format,
+        )
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What a job needs of a feature table: entities and features with their types, max_age, batch source."""
+
+    name: str
+    entities: tuple[Column, ...]
+    features: tuple[Column, ...]
+    batch_source: FileSource
+    max_age_seconds: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.entities:
+            raise InvalidArgument(f"table {self.name}.entities", [], "at least one entity")
+        if not self.features:
+            raise InvalidArgument(f"table {self.name}.features", [], "at least one feature")
+        names = [c.name for c in (*self.entities, *self.features)]
+        if len(set(names)) != len(names):
+            raise InvalidArgument(f"table {self.name}", names, "unique entity and feature names")
+        if self.max_age_seconds < 0:
+            raise InvalidArgument(f"table {self.name}.max_age_seconds", self.max_age_seconds, "a number >= 0")
+
+    def feature(self, name: str) -> Column:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise InvalidArgument(
+            "feature_refs",
+            f"{self.name}:{name}",
+            f"a feature of {self.name}: {[f.name for f in self.features]}",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "entities": [c.to_dict() for c in self.entities],
+            "features": [c.to_dict() for c in self.features],
+            "max_age_seconds": self.max_age_seconds,
+            "batch_source": self.batch_source.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> TableSpec:
+        if not isinstance(data, dict):
+            raise InvalidArgument(where, data, "a table spec object")
+        name = _name(_str(data, "name", where), f"{where}.name")
+        entities = _require(data, "entities", where)
+        features = _require(data, "features", where)
+        if not isinstance(entities, list) or not isinstance(features, list):
+            raise InvalidArgument(f"{where}.entities/features", (entities, features), "lists of columns")
+        max_age = data.get("max_age_seconds", 0)
+        if not isinstance(max_age, int) or isinstance(max_age, bool) or max_age < 0:
+            raise InvalidArgument(f"{where}.max_age_seconds", max_age, "an integer >= 0 (0: no max age)")
+        return cls(
+            name=name,
+            entities=tuple(Column.from_dict(e, f"{where}.entities[{i}]") for i, e in enumerate(entities)),
+            features=tuple(Column.from_dict(f, f"{where}.features[{i}]") for i, f in enumerate(features)),
+            batch_source=FileSource.from_dict(_require(data, "batch_source", where), f"{where}.batch_source"),
+            max_age_seconds=max_age,
+        )
+
+
+class _JsonArgs:
+    """to_json/from_json for the job argument classes."""
+
+    KIND: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": self.KIND, **self.to_dict()}, sort_keys=True)
+
+
+def _load(text: str, kind: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InvalidArgument("job arguments", text, f"a JSON object ({e.msg} at {e.pos})") from None
+    if not isinstance(data, dict):
+        raise InvalidArgument("job arguments", data, "a JSON object")
+    if data.get("kind", kind) != kind:
+        raise InvalidArgument("job arguments.kind", data.get("kind"), repr(kind))
+    return data
+
+
+@dataclass(frozen=True)
+class IngestionJobArgs(_JsonArgs):
+    """Offline→online ingestion of one table for the window start ≤ event time < end."""
+
+    KIND: ClassVar[str] = "offline_to_online_ingestion"
+
+    project: str
+    table: TableSpec
+    redis_url: str
+    start: datetime
+    end: datetime
+    dead_letter_location: str
+    pushgateway_url: str = ""
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise InvalidArgument(
+                "end", format_timestamp(self.end), f"a time after start {format_timestamp(self.start)}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "table": self.table.to_dict(),
+            "redis_url": self.redis_url,
+            "start": format_timestamp(self.start),
+            "end": format_timestamp(self.end),
+            "dead_letter_location": self.dead_letter_location,
+            "pushgateway_url": self.pushgateway_url,
+        }
+
+    @classmethod
+    def from_json(cls, text: str) -> IngestionJobArgs:
+        data = _load(text, cls.KIND)
+        redis_url = _str(data, "redis_url", "args")
+        if not redis_url:
+            raise InvalidArgument(
+                "args.redis_url", redis_url, "redis://host:port, rediss://... or host:port,..."
+            )
+        return cls(
+            project=_str(data, "project", "args", "default") or "default",
+            table=TableSpec.from_dict(_require(data, "table", "args"), "args.table"),
+            redis_url=redis_url,
+            start=_timestamp(_require(data, "start", "args"), "args.start"),
+            end=_timestamp(_require(data, "end", "args"), "args.end"),
+            dead_letter_location=_url(
+                _str(data, "dead_letter_location", "args"), "args.dead_letter_location"
+            ),
+            pushgateway_url=_str(data, "pushgateway_url", "args", ""),
+        )
+
+
+@dataclass(frozen=True)
+class FeatureSelection:
+    """The features of one table a retrieval asks for."""
+
+    table: TableSpec
+    features: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.features:
+            raise InvalidArgument(f"tables.{self.table.name}.features", [], "at least one feature")
+        for f in self.features:
+            self.table.feature(f)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"table": self.table.to_dict(), "features": list(self.features)}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> FeatureSelection:
+        if not isinstance(data, dict):
+            raise InvalidArgument(where, data, 'an object {"table": ..., "features": [...]}')
+        features = _require(data, "features", where)
+        if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+            raise InvalidArgument(f"{where}.features", features, "a list of feature names")
+        return cls(
+            table=TableSpec.from_dict(_require(data, "table", where), f"{where}.table"),
+            features=tuple(features),
+        )
+
+
+@dataclass(frozen=True)
+class RetrievalJobArgs(_JsonArgs):
+    """Historical retrieval: entity rows joined point in time with features of several tables, to parquet."""
+
+    KIND: ClassVar[str] = "historical_retrieval"
+
+    project: str
+    entity_source: FileSource
+    tables: tuple[FeatureSelection, ...]
+    output_location: str
+    output_format: str = "parquet"
+
+    def __post_init__(self) -> None:
+        if not self.tables:
+            raise InvalidArgument("feature_refs", [], "at least one feature reference table:feature")
+        names = [t.table.name for t in self.tables]
+        if len(set(names)) != len(names):
+            raise InvalidArgument("tables", names, "each table once")
+        if self.output_format not in OUTPUT_FORMATS:
+            raise InvalidArgument("output_format", self.output_format, " or ".join(OUTPUT_FORMATS))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "entity_source": self.entity_source.to_dict(),
+            "tables": [t.to_dict() for t in self.tables],
+            "output_location": self.output_location,
+            "output_format": self.output_format,
+        }
+
+    @classmethod
+    def from_json(cls, text: str) -> RetrievalJobArgs:
+        data = _load(text, cls.KIND)
+        tables = _require(data, "tables", "args")
+        if not isinstance(tables, list):
+            raise InvalidArgument("args.tables", tables, "a list of feature selections")
+        return cls(
+            project=_str(data, "project", "args", "default") or "default",
+            entity_source=FileSource.from_dict(_require(data, "entity_source", "args"), "args.entity_source"),
+            tables=tuple(FeatureSelection.from_dict(t, f"args.tables[{i}]") for i, t in enumerate(tables)),
+            output_location=_url(_str(data, "output_location", "args"), "args.output_location"),
+            output_format=_str(data, "output_format", "args", "parquet").lower() or "parquet",
+        )
+
+
+JobArgs = IngestionJobArgs | RetrievalJobArgs
+
+_APPLICATIONS: dict[str, str] = {
+    IngestionJobArgs.KIND: "ingestion.py",
+    RetrievalJobArgs.KIND: "retrieval.py",
+}
+
+
+def application_path(args: JobArgs) -> Path:
+    """The PySpark program a launcher submits for these arguments (a file of this package)."""
+    return Path(__file__).with_name(_APPLICATIONS[args.KIND])
+
+
+def read_argument(argument: str) -> str:
+    """The JSON of a job's command-line argument: the JSON itself, or `@<path>` of a file holding it (launchers
+    use a file so that secrets such as a Redis password do not show in the process list)."""
+    if not argument.startswith("@"):
+        return argument
+    try:
+        return Path(argument[1:]).read_text()
+    except OSError as e:
+        raise InvalidArgument(
+            "job arguments", argument, f"JSON, or @ and a readable file of JSON ({e.strerror})"
+        ) from None
+
+
+def parse_job_args(text: str) -> JobArgs:
+    """Either kind of arguments, by their "kind" field."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InvalidArgument("job arguments", text, f"a JSON object ({e.msg} at {e.pos})") from None
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind == IngestionJobArgs.KIND:
+        return IngestionJobArgs.from_json(text)
+    if kind == RetrievalJobArgs.KIND:
+        return RetrievalJobArgs.from_json(text)
+    raise InvalidArgument("job arguments.kind", kind, " or ".join(repr(k) for k in _APPLICATIONS))

@@ -1,0 +1,182 @@
+"""Historical retrieval: a point-in-time correct training set, written as parquet.
+
+    spark-submit retrieval.py '<RetrievalJobArgs JSON>' | @<file of it>      (or run(spark, args) in-process)
+
+The entity source (parquet or CSV with the entity columns and an event timestamp column) is joined, for each
+requested table, with that table's feature rows as point_in_time defines. The output keeps every entity row and
+every entity source column, plus one column `<table>__<feature>` per feature reference (null when there is no
+row), as parquet files in the output location (a directory `pandas.read_parquet` opens). Prints one
+`PROVENDER_JOB_SUMMARY {json}` line and returns the summary.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
+
+from provender.errors import InvalidArgument
+from provender.jobs import job_report, point_in_time, sources
+from provender.jobs.job_args import FeatureSelection, RetrievalJobArgs, read_argument
+from provender.jobs.typed_columns import convert
+
+_ENTITY = "__entity_row"
+
+
+@dataclass(frozen=True)
+class RetrievalSummary:
+    job: str
+    project: str
+    entity_rows: int
+    feature_refs: list[str]
+    output_location: str
+    duration_seconds: float
+
+
+def output_column(table: str, feature: str) -> str:
+    return f"{table}__{feature}"
+
+
+def _entity_rows(spark: SparkSession, args: RetrievalJobArgs) -> tuple[DataFrame, list[str]]:
+    """The entity source with ROW_ID and ENTITY_TIME_NS, and its own column names (kept in the output)."""
+    src = args.entity_source
+    df = sources.read(spark, src, where="entity_source")
+    sources.require_columns(df, [src.event_timestamp_column], "entity_source")
+    needed = sorted({e.name for sel in args.tables for e in sel.table.entities})
+    missing = [n for n in needed if n not in df.columns]
+    if missing:
+        users = {
+            n: [s.table.name for s in args.tables if n in {e.name for e in s.table.entities}] for n in missing
+        }
+        raise InvalidArgument(
+            "entity_source columns",
+            missing,
+            f"the entity columns of the requested tables {users} (it has {df.columns})",
+        )
+    for sel in args.tables:
+        for f in sel.features:
+            name = output_column(sel.table.name, f)
+            if name in df.columns:
+                raise InvalidArgument(
+                    "entity_source columns", name, "no column named like a feature reference output"
+                )
+    original = df.columns
+    nanos = sources.nanosecond_columns(src.file_url) if src.file_format == "parquet" else frozenset()
+    entity_ns = sources.event_ns(df, src.event_timestamp_column, nanos, "entity_source")
+    return (
+        df.withColumn(point_in_time.ENTITY_TIME_NS, entity_ns).withColumn(
+            point_in_time.ROW_ID, F.monotonically_increasing_id()
+        ),
+        original,
+    )
+
+
+def _typed_entities(entity_rows: DataFrame, sel: FeatureSelection, carry: str | None = None) -> DataFrame:
+    """ROW_ID, ENTITY_TIME_NS and the table's entity columns in their declared types (a bad value: null key),
+    and the `carry` column when given."""
+    typed = [
+        convert(
+            e.name, entity_rows.schema[e.name].dataType, e.value_type, "entity_source entity"
+        ).value.alias(e.name)
+        for e in sel.table.entities
+    ]
+    carried = [F.col(carry)] if carry else []
+    return entity_rows.select(
+        F.col(point_in_time.ROW_ID), F.col(point_in_time.ENTITY_TIME_NS), *carried, *typed
+    )
+
+
+def _feature_rows(spark: SparkSession, sel: FeatureSelection) -> point_in_time.FeatureRows:
+    table = sel.table
+    src = table.batch_source
+    where = f"table {table.name}.batch_source"
+    df = sources.read(spark, src, where=where)
+    sources.require_columns(
+        df, [*(e.name for e in table.entities), *sel.features, src.event_timestamp_column], where
+    )
+    nanos = sources.nanosecond_columns(src.file_url)
+    columns = [
+        convert(e.name, df.schema[e.name].dataType, e.value_type, "entity").value.alias(e.name)
+        for e in table.entities
+    ]
+    for name in sel.features:
+        feature = table.feature(name)
+        value = convert(name, df.schema[name].dataType, feature.value_type, "feature").value
+        columns.append(value.alias(output_column(table.name, name)))
+    columns.append(
+        sources.event_ns(df, src.event_timestamp_column, nanos, where).alias(point_in_time.EVENT_TIME_NS)
+    )
+    if src.created_timestamp_column:
+        sources.require_columns(df, [src.created_timestamp_column], where)
+        created = sources.event_ns(df, src.created_timestamp_column, nanos, where)
+    else:
+        created = F.lit(None).cast("long")
+    columns.append(created.alias(point_in_time.CREATED_TIME_NS))
+    return point_in_time.FeatureRows(
+        frame=df.select(*columns),
+        entities=[e.name for e in table.entities],
+        features=[output_column(table.name, f) for f in sel.features],
+        max_age_seconds=table.max_age_seconds,
+    )
+
+
+def run(spark: SparkSession, args: RetrievalJobArgs) -> RetrievalSummary:
+    began = time.monotonic()
+    sources.configure_session(spark)
+    entity_rows, original = _entity_rows(spark, args)
+    observation = Observation("retrieval_counts")
+    # The entity source's columns ride through the first table's join in one struct: no join back to them.
+    entity_rows = entity_rows.observe(observation, F.count(F.lit(1)).alias("rows")).withColumn(
+        _ENTITY, F.struct(*[F.col(f"`{c}`") for c in original])
+    )
+    several = len(args.tables) > 1
+    if several:
+        entity_rows = entity_rows.persist()  # ROW_ID must be the same in every join below
+    try:
+        first, *others = args.tables
+        result = point_in_time.join(
+            _typed_entities(entity_rows, first, _ENTITY), _feature_rows(spark, first), _ENTITY
+        )
+        for sel in others:
+            features = point_in_time.join(_typed_entities(entity_rows, sel), _feature_rows(spark, sel))
+            result = result.join(features, on=point_in_time.ROW_ID, how="left")
+        out_columns = [F.col(f"{_ENTITY}.`{c}`").alias(c) for c in original]
+        out_columns += [F.col(output_column(s.table.name, f)) for s in args.tables for f in s.features]
+        result.select(*out_columns).write.mode("overwrite").parquet(sources.spark_path(args.output_location))
+    finally:
+        if several:
+            entity_rows.unpersist()
+    count = int(observation.get["rows"])
+    summary = RetrievalSummary(
+        job="historical_retrieval",
+        project=args.project,
+        entity_rows=count,
+        feature_refs=[f"{s.table.name}:{f}" for s in args.tables for f in s.features],
+        output_location=args.output_location,
+        duration_seconds=round(time.monotonic() - began, 3),
+    )
+    job_report.print_summary(asdict(summary))
+    return summary
+
+
+def main(argv: Sequence[str]) -> dict[str, Any]:
+    if len(argv) != 1:
+        raise InvalidArgument("command line", list(argv), "one argument: the job's JSON arguments")
+    args = RetrievalJobArgs.from_json(read_argument(argv[0]))
+    spark = SparkSession.builder.config(map=sources.SESSION_CONF).getOrCreate()
+    try:
+        return asdict(run(spark, args))
+    finally:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    # By module name, so that the executors unpickle the job's functions by reference.
+    from provender.jobs.retrieval import main as _main
+
+    sys.exit(job_report.run_main(_main, sys.argv[1:]))
