@@ -71,3 +71,23 @@ def core_stub(core_server):
     from provender.proto.feast.core import CoreService_pb2_grpc
 
     return CoreService_pb2_grpc.CoreServiceStub(core_server.channel)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[object]:
+    """One private Redis for the session (nothing persisted), stopped at the end."""
+    from provender.local.redis import EmbeddedRedis
+
+    data_dir = Path(tempfile.mkdtemp(prefix="provender-test-redis-"))
+    server = EmbeddedRedis(data_dir).start()
+    yield server
+    server.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_client(redis_server):
+    """A client of the session's Redis, emptied before the test."""
+    client = redis_server.client()
+    client.flushall()
+    return client

@@ -27,6 +27,27 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", type=int, default=env("METRICS_PORT", 0, int),
                    help="serve Prometheus /metrics on this HTTP port; 0 turns it off (PROVENDER_METRICS_PORT)")  # fmt: skip
     p.add_argument("--no-migrate", action="store_true", help="do not apply migrations on start")
+    jobs = p.add_argument_group("jobs")
+    jobs.add_argument("--job-port", type=int, default=env("JOB_PORT", 0, int),
+                      help="also serve the JobService alone on this port, e.g. 6568 (PROVENDER_JOB_PORT)")  # fmt: skip
+    jobs.add_argument("--spark-launcher", default=env("SPARK_LAUNCHER", "local"),
+                      help="local | standalone | k8s (PROVENDER_SPARK_LAUNCHER)")  # fmt: skip
+    jobs.add_argument("--spark-master", default=env("SPARK_MASTER", ""),
+                      help="local[N] for local, spark://host:7077 for standalone (PROVENDER_SPARK_MASTER)")  # fmt: skip
+    jobs.add_argument("--staging-location", default=env("STAGING_LOCATION", ""),
+                      help="file:// or s3:// folder for retrieval outputs and dead letters (PROVENDER_STAGING_LOCATION)")  # fmt: skip
+    jobs.add_argument("--redis-url", default=env("REDIS_URL", ""),
+                      help="the online store ingestion writes: redis://, rediss:// or a cluster seed list (PROVENDER_REDIS_URL)")  # fmt: skip
+    jobs.add_argument("--pushgateway-url", default=env("PUSHGATEWAY_URL", ""),
+                      help="Prometheus Pushgateway the batch jobs push their metrics to (PROVENDER_PUSHGATEWAY_URL)")  # fmt: skip
+    jobs.add_argument("--launcher-work-dir", default=env("LAUNCHER_WORK_DIR", ""),
+                      help="where launchers keep job logs (PROVENDER_LAUNCHER_WORK_DIR)")  # fmt: skip
+    jobs.add_argument("--k8s-namespace", default=env("K8S_NAMESPACE", ""),
+                      help="k8s launcher: namespace of the SparkApplications (PROVENDER_K8S_NAMESPACE)")  # fmt: skip
+    jobs.add_argument("--k8s-job-template", default=env("K8S_JOB_TEMPLATE", ""),
+                      help="k8s launcher: SparkApplication template file (PROVENDER_K8S_JOB_TEMPLATE)")  # fmt: skip
+    jobs.add_argument("--reconcile-seconds", type=float, default=env("RECONCILE_SECONDS", 5.0, float),
+                      help="how often job records are reconciled with the launcher (PROVENDER_RECONCILE_SECONDS)")  # fmt: skip
     p.add_argument("--log-level", default=env("LOG_LEVEL", "INFO"))
     return p
 
@@ -55,7 +76,20 @@ def main(argv: list[str] | None = None) -> int:
         serve_metrics(args.metrics_port)
         running = start_core(
             CoreSettings(
-                postgres_url=args.postgres_url, port=args.port, host=args.host, migrate=not args.no_migrate
+                postgres_url=args.postgres_url,
+                port=args.port,
+                host=args.host,
+                migrate=not args.no_migrate,
+                job_port=args.job_port,
+                spark_launcher=args.spark_launcher,
+                spark_master=args.spark_master,
+                staging_location=args.staging_location,
+                redis_url=args.redis_url,
+                pushgateway_url=args.pushgateway_url,
+                launcher_work_dir=args.launcher_work_dir,
+                reconcile_seconds=args.reconcile_seconds,
+                k8s_namespace=args.k8s_namespace,
+                k8s_job_template=args.k8s_job_template,
             )
         )
     except ProvenderError as e:

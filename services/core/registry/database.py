@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from provender.errors import Conflict, Unavailable
+from provender.errors import Conflict, InvalidArgument, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,10 @@ class Database:
                 raise Conflict("a concurrent change to the same object won; retry the request") from e
             log.warning("registry database error: %s", e.__class__.__name__)
             raise Unavailable("the registry database (Postgres) is unreachable; retry shortly") from e
+        except exc.DataError as e:
+            # Validation should have caught it; never let a value Postgres refuses become INTERNAL.
+            reason = str(getattr(e, "orig", e)).strip().splitlines()[0]
+            raise InvalidArgument("request", reason, "values PostgreSQL can store") from e
         except exc.DBAPIError as e:
             if _sqlstate(e) in _RETRYABLE:
                 raise Conflict("a concurrent change to the same object won; retry the request") from e

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from google.protobuf.message import Message
+
 from provender.errors import InvalidArgument
 from provender.proto.feast.core import DataSource_pb2, Entity_pb2, Feature_pb2, FeatureTable_pb2
 from provender.value_type import VALID_NAMES, VALID_TYPES, ValueType
@@ -28,6 +30,34 @@ STREAM_SOURCE_OPTIONS = {
     SourceType.STREAM_KAFKA: "kafka_options",
     SourceType.STREAM_KINESIS: "kinesis_options",
 }
+
+
+def check_text(field: str, message: Message) -> None:
+    """No string anywhere in `message` may hold a NUL character (PostgreSQL cannot store one)."""
+    for descriptor, value in message.ListFields():
+        path = f"{field}.{descriptor.name}"
+        if descriptor.type == descriptor.TYPE_STRING:
+            items = value if descriptor.is_repeated else [value]
+            for i, item in enumerate(items):
+                if "\x00" in item:
+                    raise InvalidArgument(
+                        path if not descriptor.is_repeated else f"{path}[{i}]",
+                        item,
+                        "text without NUL characters",
+                    )
+        elif descriptor.type == descriptor.TYPE_MESSAGE:
+            if descriptor.message_type.GetOptions().map_entry:
+                for key, item in value.items():
+                    for text in (key, item if isinstance(item, str) else ""):
+                        if "\x00" in text:
+                            raise InvalidArgument(f"{path}[{key!r}]", text, "text without NUL characters")
+                    if isinstance(item, Message):
+                        check_text(f"{path}[{key!r}]", item)
+            elif descriptor.is_repeated:
+                for i, item in enumerate(value):
+                    check_text(f"{path}[{i}]", item)
+            else:
+                check_text(path, value)
 
 
 def check_name(field: str, value: str) -> str:
@@ -56,6 +86,7 @@ def check_value_type(field: str, value_type: int) -> ValueType:
 
 def validate_entity(spec: Entity_pb2.EntitySpecV2) -> None:
     check_name("spec.name", spec.name)
+    check_text("spec", spec)
     check_value_type("spec.value_type", spec.value_type)
     check_labels("spec.labels", spec.labels)
 
@@ -122,6 +153,7 @@ def validate_source(field: str, source: DataSource_pb2.DataSource, allowed: Mapp
 
 def validate_feature_table(spec: FeatureTable_pb2.FeatureTableSpec) -> None:
     check_name("table_spec.name", spec.name)
+    check_text("table_spec", spec)
     if not spec.entities:
         raise InvalidArgument("table_spec.entities", [], "at least one entity name")
     seen: set[str] = set()
@@ -144,7 +176,9 @@ def validate_feature_table(spec: FeatureTable_pb2.FeatureTableSpec) -> None:
     if spec.max_age.seconds < 0 or spec.max_age.nanos < 0:
         raise InvalidArgument("table_spec.max_age", f"{spec.max_age.seconds}s", "a duration of zero or more")
     if not spec.HasField("batch_source"):
-        raise InvalidArgument("table_spec.batch_source", "unset", "a batch source (a file or BigQuery source)")
+        raise InvalidArgument(
+            "table_spec.batch_source", "unset", "a batch source (a file or BigQuery source)"
+        )
     validate_source("table_spec.batch_source", spec.batch_source, BATCH_SOURCE_OPTIONS)
     if spec.HasField("stream_source"):
         validate_source("table_spec.stream_source", spec.stream_source, STREAM_SOURCE_OPTIONS)

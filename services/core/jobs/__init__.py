@@ -1,0 +1,1 @@
+"""The job controller: job records, launching through a launcher, reconciling, schedules."""

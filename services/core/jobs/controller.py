@@ -1,0 +1,304 @@
+"""The job controller: turns JobService requests into job records and launches, keeps records in step with
+the launcher, and answers for jobs. Knows nothing of gRPC; the launcher is chosen by name at start."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from provender.core.jobs import ids
+from provender.core.jobs.model import Job, JobStatus, JobType
+from provender.core.jobs.store import JobStore
+from provender.core.launchers.base import JobState, Launcher
+from provender.core.metrics import CoreMetrics
+from provender.core.registry import validation
+from provender.core.registry.service import Registry, StoredTable
+from provender.errors import FailedPrecondition, InvalidArgument, NotFound, ProvenderError, Unimplemented
+from provender.jobs import job_args
+from provender.value_type import ValueType
+
+log = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_STATE_TO_STATUS = {
+    JobState.PENDING: JobStatus.PENDING,
+    JobState.RUNNING: JobStatus.RUNNING,
+    JobState.DONE: JobStatus.DONE,
+    JobState.ERROR: JobStatus.ERROR,
+}
+
+
+@dataclass(frozen=True)
+class EntitySource:
+    """Where the entity rows of a retrieval are: parquet, or CSV when the URL ends in .csv."""
+
+    file_url: str
+    event_timestamp_column: str = "event_timestamp"
+    field_mapping: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    staging_location: str  # file:///... or s3://...: retrieval outputs and dead letters go under it
+    redis_url: str = ""  # the online store ingestion writes; empty: ingestion is refused with a clear message
+    pushgateway_url: str = ""
+
+
+URL_SCHEMES = ("file://", "s3://", "s3a://")
+
+
+def _check_url(field: str, value: str) -> str:
+    if not value.startswith(URL_SCHEMES) or "\x00" in value:
+        raise InvalidArgument(field, value, "a URL starting with file://, s3:// or s3a://")
+    return value
+
+
+def _url_join(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+class JobController:
+    def __init__(
+        self,
+        store: JobStore,
+        registry: Registry,
+        launcher: Launcher,
+        settings: JobSettings,
+        metrics: CoreMetrics | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.launcher = launcher
+        self.settings = settings
+        self.metrics = metrics
+
+    # starting jobs ---------------------------------------------------------------------------------------
+
+    def start_offline_to_online(
+        self, project: str, table_name: str, start: datetime | None, end: datetime | None
+    ) -> Job:
+        project = validation.project_name(project)
+        if not self.settings.redis_url:
+            raise FailedPrecondition(
+                "Core has no online store to ingest into: start it with --redis-url (PROVENDER_REDIS_URL)"
+            )
+        stored = self.registry.get_feature_table(project, validation.check_name("table_name", table_name))
+        end = end or datetime.now(UTC)
+        start = start or EPOCH
+        if end <= start:
+            raise InvalidArgument("end_date", end.isoformat(), f"a time after start_date {start.isoformat()}")
+        table = self._table_spec(project, stored)
+        request = {"project": project, "table": table_name, "start": start, "end": end, "hash": stored.hash}
+        base = ids.base_id(JobType.BATCH_INGESTION, request)
+        args = job_args.IngestionJobArgs(
+            project=project,
+            table=table,
+            redis_url=self.settings.redis_url,
+            start=start,
+            end=end,
+            dead_letter_location=_url_join(
+                self.settings.staging_location, "dead-letter", project, table_name, base
+            ),
+            pushgateway_url=self.settings.pushgateway_url,
+        )
+        return self._launch(base, JobType.BATCH_INGESTION, project, table_name, args, stored.hash)
+
+    def get_historical_features(
+        self,
+        project: str,
+        feature_refs: list[str],
+        entity_source: EntitySource,
+        output_location: str,
+        output_format: str,
+    ) -> Job:
+        project = validation.project_name(project)
+        if not feature_refs:
+            raise InvalidArgument("feature_refs", [], 'at least one reference "table:feature"')
+        wanted: dict[str, list[str]] = {}
+        for i, ref in enumerate(feature_refs):
+            table, sep, feature = ref.partition(":")
+            if (
+                not sep
+                or not validation.NAME_PATTERN.match(table)
+                or not validation.NAME_PATTERN.match(feature)
+            ):
+                raise InvalidArgument(f"feature_refs[{i}]", ref, 'a reference "table:feature"')
+            if feature not in wanted.setdefault(table, []):
+                wanted[table].append(feature)
+        selections = []
+        hashes = []
+        for table, features in wanted.items():
+            stored = self.registry.get_feature_table(project, table)
+            spec = self._table_spec(project, stored)
+            selections.append(job_args.FeatureSelection(table=spec, features=tuple(features)))
+            hashes.append(stored.hash)
+        _check_url("entity_source.file_options.file_url", entity_source.file_url)
+        if output_location:
+            _check_url("output_location", output_location)
+        for i, name in enumerate(
+            [entity_source.event_timestamp_column, *entity_source.field_mapping.values()]
+        ):
+            validation.check_name(
+                "entity_source.event_timestamp_column" if i == 0 else "entity_source.field_mapping", name
+            )
+        if (output_format or "parquet").lower() != "parquet":
+            raise InvalidArgument("output_format", output_format, "parquet")
+        source_format = "csv" if entity_source.file_url.lower().endswith(".csv") else "parquet"
+        request = {
+            "project": project,
+            "refs": sorted(feature_refs),
+            "entities": entity_source.file_url,
+            "output": output_location,
+            "hashes": hashes,
+        }
+        base = ids.base_id(JobType.RETRIEVAL, request)
+        location = output_location or _url_join(self.settings.staging_location, "historical", project)
+        args = job_args.RetrievalJobArgs(
+            project=project,
+            entity_source=job_args.FileSource(
+                file_url=entity_source.file_url,
+                event_timestamp_column=entity_source.event_timestamp_column,
+                field_mapping=dict(entity_source.field_mapping),
+                file_format=source_format,
+            ),
+            tables=tuple(selections),
+            output_location=_url_join(location, base),
+            output_format=(output_format or "parquet").lower(),
+        )
+        return self._launch(
+            base, JobType.RETRIEVAL, project, "", args, ",".join(hashes), output_uri=args.output_location
+        )
+
+    def start_stream_to_online(self, project: str, table_name: str) -> Job:
+        raise Unimplemented(
+            "stream ingestion is not available in this Provender version; load data with "
+            "StartOfflineToOnlineIngestionJob (or `provender ingest`) meanwhile"
+        )
+
+    def _table_spec(self, project: str, stored: StoredTable) -> job_args.TableSpec:
+        spec = stored.spec
+        if spec.batch_source.WhichOneof("options") != "file_options":
+            raise FailedPrecondition(
+                f"feature table {spec.name!r} has a {spec.batch_source.WhichOneof('options')} batch source; "
+                "Provender's Spark jobs read file sources (parquet on file:// or s3://)"
+            )
+        entities = []
+        for name in spec.entities:
+            try:
+                entity = self.registry.get_entity(project, name)
+            except NotFound:
+                raise FailedPrecondition(f"entity {name!r} of table {spec.name!r} no longer exists") from None
+            entities.append(job_args.Column(name, ValueType(entity.spec.value_type)))
+        src = spec.batch_source
+        return job_args.TableSpec(
+            name=spec.name,
+            entities=tuple(entities),
+            features=tuple(job_args.Column(f.name, ValueType(f.value_type)) for f in spec.features),
+            batch_source=job_args.FileSource(
+                file_url=src.file_options.file_url,
+                event_timestamp_column=src.event_timestamp_column,
+                created_timestamp_column=src.created_timestamp_column,
+                date_partition_column=src.date_partition_column,
+                field_mapping=dict(src.field_mapping),
+            ),
+            max_age_seconds=spec.max_age.seconds,
+        )
+
+    def _launch(
+        self,
+        base: str,
+        job_type: JobType,
+        project: str,
+        table_name: str,
+        args: job_args.JobArgs,
+        spec_hash: str,
+        output_uri: str = "",
+    ) -> Job:
+        job, new = self.store.create_unless_active(
+            base,
+            job_type,
+            project,
+            table_name,
+            self.launcher.name,
+            args.to_dict() | {"kind": args.KIND},
+            output_uri=output_uri,
+            spec_hash=spec_hash,
+        )
+        if not new:
+            log.info("job already active", extra={"job_id": job.id})
+            return job
+        return self._submit(job)
+
+    def _submit(self, job: Job) -> Job:
+        if self.metrics is not None:
+            self.metrics.job_submitted(job)
+        try:
+            launched = self.launcher.submit(job.id, job_args.parse_job_args(_args_json(job)))
+        except ProvenderError as e:
+            log.warning("job submission failed", extra={"job_id": job.id, "error": str(e)})
+            return self.store.set_status(job.id, JobStatus.ERROR, f"submission failed: {e}")
+        except OSError as e:
+            return self.store.set_status(job.id, JobStatus.ERROR, f"submission failed: {e}")
+        log.info("job submitted", extra={"job_id": job.id, "launcher": self.launcher.name})
+        return self.store.launched(job.id, launched.handle, launched.log_uri)
+
+    # answering for jobs ----------------------------------------------------------------------------------
+
+    def list_jobs(self, project: str | None, table_name: str, include_terminated: bool) -> list[Job]:
+        if project:
+            project = validation.project_name(project)
+        if table_name:
+            validation.check_name("table_name", table_name)
+        return self.store.list(project, table_name, include_terminated)
+
+    def get_job(self, job_id: str) -> Job:
+        job = self.store.get(ids.check_job_id(job_id))
+        return self.reconcile(job) if not job.status.terminal else job
+
+    def cancel_job(self, job_id: str) -> Job:
+        job = self.store.get(ids.check_job_id(job_id))
+        if job.status.terminal:
+            return job
+        if job.handle:
+            self.launcher.cancel(job.handle)
+        return self.store.set_status(job.id, JobStatus.ERROR, "cancelled by request (CancelJob)")
+
+    def health(self, project: str, tables: list[str]) -> tuple[list[str], list[str]]:
+        """Tables whose latest finished ingestion succeeded (passed), and the others (failed)."""
+        project = validation.project_name(project)
+        for i, name in enumerate(tables):
+            self.registry.get_feature_table(project, validation.check_name(f"table_names[{i}]", name))
+        latest = self.store.latest_per_table(project, tables, JobType.BATCH_INGESTION)
+        passed = [t for t in tables if t in latest and latest[t].status is JobStatus.DONE]
+        return passed, [t for t in tables if t not in passed]
+
+    # keeping records in step with the launcher -----------------------------------------------------------
+
+    def reconcile(self, job: Job) -> Job:
+        """Ask the launcher about one active job and record what it says."""
+        if not job.handle:
+            # Created but never submitted (Core stopped in between): the launcher is idempotent per job id.
+            if datetime.now(UTC) - job.created_at > timedelta(seconds=5):
+                return self._submit(job)
+            return job
+        state, message = self.launcher.status(job.handle)
+        status = _STATE_TO_STATUS[state]
+        if status is job.status:
+            return job
+        log.info("job status", extra={"job_id": job.id, "status": status.name})
+        return self.store.set_status(job.id, status, message)
+
+    def reconcile_all(self, jobs: Iterable[Job] | None = None) -> None:
+        for job in self.store.active() if jobs is None else jobs:
+            try:
+                self.reconcile(job)
+            except Exception:
+                log.exception("reconciling a job failed", extra={"job_id": job.id})
+
+
+def _args_json(job: Job) -> str:
+    import json
+
+    return json.dumps(job.args, sort_keys=True)
