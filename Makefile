@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml setup.py
 install: $(STAMP)
 
 system-deps:
-	@bash tools/system-deps.sh
+	@bash tools/system-deps.sh prometheus prometheus-pushgateway
 
 $(FEAST09)/.installed:
 	PYTHON=$(PYTHON) bash $(FEAST09_INSTALLER) $(FEAST09)

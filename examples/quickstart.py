@@ -1,8 +1,9 @@
-"""Provender quickstart: register a driver-statistics feature store and read it back.
+"""Provender quickstart: from a DataFrame to online features.
 
-Run by `make demo` after `provender local up` (or against any Provender: set PROVENDER_CORE_URL and
-PROVENDER_SERVING_URL). It generates a small dataset locally, registers the `driver_id` and `customer_id`
-entities and two feature tables whose batch sources point at that data, and prints what Core stored.
+Run by `make demo` after `provender local up` (or against any Provender: set PROVENDER_CORE_URL,
+PROVENDER_SERVING_URL and PROVENDER_STAGING_LOCATION, which `eval "$(provender local up --env)"` does). It
+generates driver statistics, registers entities and two feature tables, ingests the DataFrame into the
+offline store, builds a point-in-time correct training set, loads the online store and looks features up.
 """
 
 from __future__ import annotations
@@ -38,8 +39,6 @@ def generate_driver_stats(drivers: int = 50, hours: int = 72) -> pd.DataFrame:
 def main() -> None:
     stats = generate_driver_stats()
     stats_dir = DATA_DIR / "driver_stats"
-    stats.to_parquet(stats_dir, partition_cols=["date"], index=False)
-    print(f"wrote {len(stats)} rows of driver statistics to {stats_dir} (partitioned by date)\n")
 
     client = Client()
     print(f"connected to Core {client.version()['core']} at {client.config.core_url}\n")
@@ -96,6 +95,44 @@ def main() -> None:
     for ref, feature in client.list_features_by_ref(entities=["driver_id"]).items():
         print(f"  {ref:<32} {feature.dtype.name}")
     print("\nprojects:", ", ".join(client.list_projects()))
+
+    # 1. The offline store: the DataFrame goes into the table's batch source, typed and date-partitioned.
+    result = client.ingest("driver_hourly", stats.drop(columns=["date"]))
+    print(f"\ningested {result.rows} rows into {result.url} ({len(result.partitions)} date partitions)")
+
+    # 2. A training set: for each (driver, time), the latest feature values known at that time.
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    entity_rows = pd.DataFrame(
+        {
+            "driver_id": [1001, 1002, 1003, 1001],
+            "event_timestamp": [now - timedelta(hours=h) for h in (1, 5, 30, 100)],
+        }
+    )
+    job = client.get_historical_features(
+        ["driver_hourly:conv_rate", "driver_hourly:acc_rate", "driver_hourly:avg_daily_trips"], entity_rows
+    )
+    print(f"\nhistorical retrieval {job.id} started; waiting for Spark...")
+    training = job.to_df().sort_values(["event_timestamp", "driver_id"])
+    print("training set (100 h ago is older than the data: no values):")
+    print(training.to_string(index=False))
+
+    # 3. The online store: the latest value per driver, loaded by a Spark job.
+    ingestion = client.start_offline_to_online_ingestion(
+        "driver_hourly", start=now - timedelta(days=3), end=now + timedelta(hours=1)
+    )
+    print(f"\ningestion {ingestion.id} started; waiting for Spark...")
+    ingestion.wait()
+    print("online store loaded")
+
+    # 4. Online lookups, as a production service does them (driver 9999 does not exist).
+    online = client.get_online_features(
+        ["driver_hourly:conv_rate", "driver_hourly:avg_daily_trips", "driver_trips:trips_today"],
+        [{"driver_id": 1001}, {"driver_id": 1002}, {"driver_id": 9999}],
+    )
+    print("\nonline features:")
+    print(online.to_df().to_string(index=False))
+    print("\nstatuses:")
+    print(pd.DataFrame(online.statuses()).to_string(index=False))
 
 
 if __name__ == "__main__":

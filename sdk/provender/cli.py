@@ -14,7 +14,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def usage() -> str:
+    from provender.commands import COMMANDS as USER_COMMANDS
+
     lines = ["usage: provender COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (_, help_) in USER_COMMANDS.items()]
+    lines += ["", "servers:"]
     lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
     lines += ["", "`provender COMMAND --help` describes each."]
     return "\n".join(lines)
@@ -30,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"provender {provender.__version__}")
         return 0
+    from provender.commands import COMMANDS as USER_COMMANDS
+    from provender.commands import main as user_main
+
+    if args[0] in USER_COMMANDS:
+        return user_main(args[0], args[1:])
     if args[0] not in COMMANDS:
         print(f"provender: unknown command {args[0]!r}\n\n{usage()}", file=sys.stderr)
         return 2

@@ -8,18 +8,29 @@ Calls raise `provender.errors` types with the server's message; an unreachable s
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 
 from provender import config as config_module
 from provender.entity import Entity
-from provender.errors import InvalidArgument, Unavailable, from_status
+from provender.errors import InvalidArgument, Unavailable, Unimplemented, from_status
 from provender.feature import Feature
 from provender.feature_table import FeatureTable
+from provender.ingest import IngestResult
+from provender.online import OnlineResponse, build_columnar_request, build_request
 from provender.proto.feast.core import CoreService_pb2 as core_pb
-from provender.proto.feast.core import CoreService_pb2_grpc
+from provender.proto.feast.core import CoreService_pb2_grpc, DataFormat_pb2, DataSource_pb2
+from provender.proto.feast.serving import ServingService_pb2_grpc
+from provender.proto.feast_spark.api import JobService_pb2 as jobs_pb
+from provender.proto.feast_spark.api import JobService_pb2_grpc
+from provender.remote_job import IngestionJob, JobInfo, RetrievalJob
+from provender.timestamps import to_timestamp
+from provender.value_type import ValueType
 
 T = TypeVar("T")
 Applicable = Entity | FeatureTable
@@ -42,8 +53,9 @@ class Client:
             timeout=timeout,
         )
         self._project = self.config.project
-        self._core_channel: grpc.Channel | None = None
-        self._core: CoreService_pb2_grpc.CoreServiceStub | None = None
+        self._channels: dict[str, grpc.Channel] = {}
+        self._entity_types: dict[str, dict[str, ValueType]] = {}
+        self._columnar_ok = True
 
     # plumbing --------------------------------------------------------------------------------------------
 
@@ -57,12 +69,22 @@ class Client:
     def _project_or_default(self, project: str | None) -> str:
         return project if project is not None else self._project
 
+    def _channel(self, url: str) -> grpc.Channel:
+        if url not in self._channels:
+            self._channels[url] = grpc.insecure_channel(url)
+        return self._channels[url]
+
     @property
     def core(self) -> CoreService_pb2_grpc.CoreServiceStub:
-        if self._core is None:
-            self._core_channel = grpc.insecure_channel(self.config.core_url)
-            self._core = CoreService_pb2_grpc.CoreServiceStub(self._core_channel)
-        return self._core
+        return CoreService_pb2_grpc.CoreServiceStub(self._channel(self.config.core_url))
+
+    @property
+    def serving(self) -> ServingService_pb2_grpc.ServingServiceStub:
+        return ServingService_pb2_grpc.ServingServiceStub(self._channel(self.config.serving_url))
+
+    @property
+    def jobs(self) -> JobService_pb2_grpc.JobServiceStub:
+        return JobService_pb2_grpc.JobServiceStub(self._channel(self.config.jobs_url))
 
     def _call(self, service: str, url: str, method: Callable[..., T], request: Any) -> T:
         try:
@@ -82,10 +104,16 @@ class Client:
     def _core_call(self, method: Callable[..., T], request: Any) -> T:
         return self._call("Core", self.config.core_url, method, request)
 
+    def _serving_call(self, method: Callable[..., T], request: Any) -> T:
+        return self._call("Serving", self.config.serving_url, method, request)
+
+    def _jobs_call(self, method: Callable[..., T], request: Any) -> T:
+        return self._call("JobService", self.config.jobs_url, method, request)
+
     def close(self) -> None:
-        if self._core_channel is not None:
-            self._core_channel.close()
-            self._core_channel = self._core = None
+        for channel in self._channels.values():
+            channel.close()
+        self._channels.clear()
 
     def __enter__(self) -> Client:
         return self
@@ -185,3 +213,190 @@ class Client:
 
     def archive_project(self, name: str) -> None:
         self._core_call(self.core.ArchiveProject, core_pb.ArchiveProjectRequest(name=name))
+
+    # data: ingest, online, historical -------------------------------------------------------------------
+
+    def _types_of_entities(self, project: str) -> dict[str, ValueType]:
+        if project not in self._entity_types:
+            self._entity_types[project] = {e.name: e.value_type for e in self.list_entities(project=project)}
+        return self._entity_types[project]
+
+    def ingest(self, table: str | FeatureTable, data: Any, project: str | None = None) -> IngestResult:
+        """Write a DataFrame (or a parquet/CSV file) into the table's batch source as parquet, partitioned by
+        its date partition column. Every column is checked against the table first; nothing is written when
+        one is missing or a value does not fit its type."""
+        import pandas as pd
+
+        from provender import ingest as writer
+
+        project = self._project_or_default(project)
+        name = table.name if isinstance(table, FeatureTable) else table
+        spec = self.get_feature_table(name, project=project)
+        if isinstance(data, str | Path):
+            path = str(data)
+            data = pd.read_csv(path) if path.endswith(".csv") else pd.read_parquet(path)
+        if not isinstance(data, pd.DataFrame):
+            raise InvalidArgument(
+                "data", type(data).__name__, "a pandas DataFrame or the path of a parquet or CSV file"
+            )
+        arrow = writer.to_arrow(data, spec, self._types_of_entities(project))
+        return writer.write(arrow, spec)
+
+    def get_online_features(
+        self,
+        feature_refs: Iterable[str],
+        entity_rows: Iterable[Mapping[str, Any]],
+        project: str | None = None,
+    ) -> OnlineResponse:
+        """The latest values of `feature_refs` ("table:feature") for each entity row, with a status each."""
+        project = self._project_or_default(project)
+        try:
+            types = self._types_of_entities(project)
+        except Unavailable:
+            types = {}  # Core unreachable: type entity values from Python, as Feast 0.9 does
+        refs, rows = list(feature_refs), list(entity_rows)
+        columnar = build_columnar_request(refs, rows, project, types) if self._columnar_ok else None
+        if columnar is not None:
+            try:
+                answer = self._call(
+                    "Serving",
+                    self.config.serving_url,
+                    self._columnar_stub.GetOnlineFeaturesColumnar,
+                    columnar,
+                )
+                return OnlineResponse.from_columnar(columnar, answer)
+            except Unimplemented:
+                self._columnar_ok = False  # a Feast-only server: use the row API from now on
+        request = build_request(refs, rows, project, types)
+        entities = dict.fromkeys(name for row in request.entity_rows for name in row.fields)
+        order = [*entities, *(f"{r.feature_table}:{r.name}" for r in request.features)]
+        return OnlineResponse.from_rows(self._serving_call(self.serving.GetOnlineFeaturesV2, request), order)
+
+    @property
+    def _columnar_stub(self) -> Any:
+        from provender.proto.provender.serving import ColumnarServing_pb2_grpc
+
+        return ColumnarServing_pb2_grpc.ColumnarServingServiceStub(self._channel(self.config.serving_url))
+
+    def get_historical_features(
+        self,
+        feature_refs: Iterable[str],
+        entity_source: Any,
+        project: str | None = None,
+        output_location: str | None = None,
+    ) -> RetrievalJob:
+        """Start a point-in-time correct retrieval for the entity rows (a DataFrame with the entity columns and
+        `event_timestamp`, or the URL/path of a parquet or CSV file); returns the job (`.to_df()` waits)."""
+        import pandas as pd
+
+        from provender.storage import filesystem, join, to_url
+
+        project = self._project_or_default(project)
+        if isinstance(entity_source, pd.DataFrame):
+            if "event_timestamp" not in entity_source.columns:
+                raise InvalidArgument(
+                    "entity_source columns",
+                    list(entity_source.columns),
+                    "the entity columns and event_timestamp",
+                )
+            if not self.config.staging_location:
+                raise InvalidArgument(
+                    "staging_location",
+                    "",
+                    "a folder the jobs can read, to stage the entity rows in (PROVENDER_STAGING_LOCATION, "
+                    "or `provender local up` prints it as staging=...)",
+                )
+            url = join(self.config.staging_location, "entities", f"{uuid.uuid4().hex}.parquet")
+            frame = entity_source.copy()
+            frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True).astype(
+                "datetime64[us, UTC]"
+            )
+            fs, path = filesystem(url)
+            fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+            with fs.open_output_stream(path) as out:
+                frame.to_parquet(out, index=False)
+        elif isinstance(entity_source, str | Path):
+            url = to_url(entity_source)
+        else:
+            raise InvalidArgument(
+                "entity_source", type(entity_source).__name__, "a DataFrame, a path or a URL"
+            )
+        source = DataSource_pb2.DataSource(
+            type=DataSource_pb2.DataSource.BATCH_FILE,
+            event_timestamp_column="event_timestamp",
+            file_options=DataSource_pb2.DataSource.FileOptions(
+                file_format=DataFormat_pb2.FileFormat(
+                    parquet_format=DataFormat_pb2.FileFormat.ParquetFormat()
+                ),
+                file_url=url,
+            ),
+        )
+        request = jobs_pb.GetHistoricalFeaturesRequest(
+            feature_refs=list(feature_refs),
+            entity_source=source,
+            project=project,
+            output_location=output_location or "",
+            output_format="parquet",
+        )
+        answer = self._jobs_call(self.jobs.GetHistoricalFeatures, request)
+        return RetrievalJob(answer.id, answer.output_file_uri, self.get_job, self.cancel_job)
+
+    # jobs ------------------------------------------------------------------------------------------------
+
+    def start_offline_to_online_ingestion(
+        self, table: str | FeatureTable, start: datetime, end: datetime, project: str | None = None
+    ) -> IngestionJob:
+        """Load the table's batch data with start <= event time < end into the online store."""
+        name = table.name if isinstance(table, FeatureTable) else table
+        request = jobs_pb.StartOfflineToOnlineIngestionJobRequest(
+            project=self._project_or_default(project),
+            table_name=name,
+            start_date=to_timestamp(start),
+            end_date=to_timestamp(end),
+        )
+        answer = self._jobs_call(self.jobs.StartOfflineToOnlineIngestionJob, request)
+        return IngestionJob(answer.id, self.get_job, self.cancel_job)
+
+    def schedule_offline_to_online_ingestion(
+        self,
+        table: str | FeatureTable,
+        ingestion_timespan: int,
+        cron_schedule: str,
+        project: str | None = None,
+    ) -> None:
+        """Ingest the last `ingestion_timespan` days on the cron schedule (e.g. "0 * * * *")."""
+        name = table.name if isinstance(table, FeatureTable) else table
+        self._jobs_call(
+            self.jobs.ScheduleOfflineToOnlineIngestionJob,
+            jobs_pb.ScheduleOfflineToOnlineIngestionJobRequest(
+                project=self._project_or_default(project),
+                table_name=name,
+                ingestion_timespan=ingestion_timespan,
+                cron_schedule=cron_schedule,
+            ),
+        )
+
+    def unschedule_offline_to_online_ingestion(
+        self, table: str | FeatureTable, project: str | None = None
+    ) -> None:
+        name = table.name if isinstance(table, FeatureTable) else table
+        self._jobs_call(
+            self.jobs.UnscheduleOfflineToOnlineIngestionJob,
+            jobs_pb.UnscheduleOfflineToOnlineIngestionJobRequest(
+                project=self._project_or_default(project), table_name=name
+            ),
+        )
+
+    def list_jobs(
+        self, include_terminated: bool = True, table_name: str = "", project: str | None = None
+    ) -> list[JobInfo]:
+        request = jobs_pb.ListJobsRequest(
+            include_terminated=include_terminated, table_name=table_name, project=project or ""
+        )
+        return [JobInfo.from_proto(j) for j in self._jobs_call(self.jobs.ListJobs, request).jobs]
+
+    def get_job(self, job_id: str) -> JobInfo:
+        return JobInfo.from_proto(self._jobs_call(self.jobs.GetJob, jobs_pb.GetJobRequest(job_id=job_id)).job)
+
+    def cancel_job(self, job_id: str) -> None:
+        self._jobs_call(self.jobs.CancelJob, jobs_pb.CancelJobRequest(job_id=job_id))

@@ -27,6 +27,8 @@ class Config:
     job_service_url: str = ""  # empty: the JobService runs inside Core
     project: str = "default"
     timeout: float = 30.0  # seconds per call
+    # A folder the jobs can read (file:// locally, s3:// on a cluster): entity DataFrames are staged there.
+    staging_location: str = ""
 
     @property
     def jobs_url(self) -> str:

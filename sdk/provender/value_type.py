@@ -118,3 +118,21 @@ def from_value(value: Value_pb2.Value) -> object:
         return None
     got = getattr(value, field)
     return list(got.val) if field.endswith("_list_val") else got
+
+
+def arrow_type(value_type: ValueType):
+    """The pyarrow type that holds `value_type` in parquet (lists as list<element>)."""
+    import pyarrow as pa
+
+    scalars = {
+        ValueType.BYTES: pa.binary(),
+        ValueType.STRING: pa.string(),
+        ValueType.INT32: pa.int32(),
+        ValueType.INT64: pa.int64(),
+        ValueType.DOUBLE: pa.float64(),
+        ValueType.FLOAT: pa.float32(),
+        ValueType.BOOL: pa.bool_(),
+    }
+    if value_type.is_list:
+        return pa.list_(scalars[value_type.element_type])
+    return scalars[value_type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 
 from provender.local.platform import LocalPlatform, LocalPlatformError
@@ -17,7 +18,10 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--core-port", type=int, default=6565, help="Core's port; 0 picks a free one")
     p.add_argument("--serving-port", type=int, default=6566, help="Serving's port; 0 picks a free one")
-    p.add_argument("--json", action="store_true", help="print JSON instead of key=value lines")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON instead of key=value lines")
+    out.add_argument("--env", action="store_true",
+                     help='print `export PROVENDER_...` lines for the SDK: eval "$(provender local up --env)"')  # fmt: skip
     return p
 
 
@@ -36,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.json:
         print(json.dumps(out))
+    elif args.env and args.verb == "up":
+        names = {"core": "CORE_URL", "serving": "SERVING_URL", "staging": "STAGING_LOCATION"}
+        for key, name in names.items():
+            print(f"export PROVENDER_{name}={shlex.quote(out[key])}")
     else:
         for key, value in out.items():
             print(f"{key}={value}")
