@@ -327,7 +327,5 @@ def test_legacy_service_name_lists_and_gets_jobs(jobs_env):
     assert listed, "the jobs of the earlier tests are listed without a project"
     got = legacy.GetJob(legacy_pb.GetJobRequest(job_id=listed[0].id)).job
     assert (
-        (got.id == listed[0].id
-        and got.type == legacy_pb.BATCH_INGESTION_JOB)
-        or got.type == legacy_pb.RETRIEVAL_JOB
-    )
+        got.id == listed[0].id and got.type == legacy_pb.BATCH_INGESTION_JOB
+    ) or got.type == legacy_pb.RETRIEVAL_JOB
