@@ -16,7 +16,7 @@ from google.protobuf import descriptor, timestamp_pb2
 from provender.jobs import redis_layout
 from provender.proto.feast.storage import Redis_pb2
 from provender.proto.feast.types import Value_pb2
-from provender.value_type import VALUE_FIELD, ValueType
+from provender.value_type import VALID_TYPES, VALUE_FIELD, ValueType, arrow_type
 
 _FD = descriptor.FieldDescriptor
 _LENGTH_DELIMITED = 2
@@ -24,18 +24,8 @@ _VARINT = 0
 _EMPTY = pa.scalar(b"", pa.binary())
 _NULL = pa.scalar(None, pa.binary())
 
-# The Arrow type each value type is encoded from (columns are cast to it first).
-ARROW_TYPE: dict[ValueType, pa.DataType] = {
-    ValueType.BYTES: pa.binary(),
-    ValueType.STRING: pa.string(),
-    ValueType.INT32: pa.int32(),
-    ValueType.INT64: pa.int64(),
-    ValueType.DOUBLE: pa.float64(),
-    ValueType.FLOAT: pa.float32(),
-    ValueType.BOOL: pa.bool_(),
-}
-for _vt in list(ARROW_TYPE):
-    ARROW_TYPE[ValueType(_vt + 10)] = pa.list_(ARROW_TYPE[_vt])
+# The Arrow type each value type is encoded from (columns are cast to it first): provender.value_type's mapping.
+ARROW_TYPE: dict[ValueType, pa.DataType] = {vt: arrow_type(vt) for vt in VALID_TYPES}
 
 
 def _tag(field: descriptor.FieldDescriptor, wire_type: int) -> bytes:

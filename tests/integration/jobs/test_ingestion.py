@@ -293,7 +293,13 @@ def test_invalid_rows_go_to_the_dead_letter_with_reasons(spark, redis, redis_ser
     with _pushgateway() as pushed:
         summary = ingestion.run(spark, dataclasses.replace(args, pushgateway_url=pushed.url))
     # the run's figures, through metrics_push, under the table's group
-    assert pushed.paths == ["/metrics/job/provender_ingestion/project/proj/feature_table/trips"]
+    assert len(pushed.paths) == 1
+    parts = pushed.paths[0].removeprefix("/metrics/").split("/")
+    assert dict(zip(parts[::2], parts[1::2], strict=True)) == {
+        "job": "provender_ingestion",
+        "project": "proj",
+        "feature_table": "trips",
+    }
     assert "provender_ingestion_rows_dead_lettered 5.0" in pushed.body
     assert (
         'provender_ingestion_last_run_info{job_id="provender-jobs-tests",outcome="success"} 1.0'
