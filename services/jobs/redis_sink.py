@@ -22,7 +22,7 @@ from redis.cluster import ClusterNode, RedisCluster
 
 from provender.errors import Unavailable
 from provender.jobs.columnar_encoding import concat, join_groups
-from provender.serving.redis_store import RedisTarget, parse_redis_url
+from provender.redis_url import RedisTarget, parse_redis_url
 
 # One call writes the rows of several keys (KEYS). ARGV: 1 ts field, 2 ex field, 3 number of features F, 4..3+F the
 # feature fields, then per key (stride 5+F): event seconds, event nanos, ts bytes, ex bytes ("" = none), EXPIREAT

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from prometheus_client import REGISTRY, CollectorRegistry
 
 import provender
+from provender.redis_url import parse_redis_url
 from provender.server.metrics import RpcMetrics
 from provender.server.runner import RunningServer, start_server
 from provender.serving.core_source import CoreSpecSource
 from provender.serving.health import RedisHealth
 from provender.serving.lookup import OnlineLookup
 from provender.serving.metrics import ServingMetrics
-from provender.serving.redis_store import RedisStore, parse_redis_url
+from provender.serving.redis_store import RedisStore
 from provender.serving.servicer import ServingServicer, columnar_registration, serving_registration
 from provender.serving.spec_cache import SpecCache, SpecSource
 

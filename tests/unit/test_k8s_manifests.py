@@ -192,7 +192,10 @@ def test_chart_template_keeps_the_charts_settings(
     spec = app["spec"]
     assert spec["image"] == "registry.example/provender-spark:1.2.3"
     assert spec["imagePullSecrets"] == ["regcred"]
-    assert spec["sparkConf"] == {"spark.hadoop.fs.s3a.endpoint": "http://minio.minio:9000"}
+    assert spec["sparkConf"] == {
+        "spark.hadoop.fs.s3a.endpoint": "http://minio.minio:9000",
+        "spark.provender.job_id": "ingest-0123456789abcdef",  # the id the job's pushed metrics carry
+    }
     assert (spec["executor"]["instances"], spec["executor"]["memory"]) == (5, "8g")
     assert spec["driver"]["serviceAccount"] == "provender-spark"
     # The chart's own labels stay beside the launcher's.

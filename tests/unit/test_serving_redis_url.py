@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provender.errors import InvalidArgument
-from provender.serving.redis_store import RedisTarget, parse_redis_url
+from provender.redis_url import RedisTarget, parse_redis_url
 
 
 @pytest.mark.parametrize(

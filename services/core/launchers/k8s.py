@@ -451,7 +451,10 @@ class K8sLauncher(Launcher):
         # The launcher's values win over a template that hard-codes them.
         spec["mainApplicationFile"] = main_file
         spec["arguments"] = arguments
-        spec["sparkConf"] = {str(k): str(v) for k, v in spec["sparkConf"].items()} | self.conf
+        # spark.provender.job_id: the id the job's pushed metrics carry (as with the local launchers).
+        spec["sparkConf"] = (
+            {str(k): str(v) for k, v in spec["sparkConf"].items()} | self.conf | {"spark.provender.job_id": job_id}
+        )
         for role in ("driver", "executor"):
             _mapping(spec[role], "labels", f"spec.{role}.labels").update(labels)
         return app

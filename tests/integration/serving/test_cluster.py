@@ -9,7 +9,7 @@ import pytest
 
 from provender.local.redis import EmbeddedRedisCluster
 from provender.proto.feast.serving import ServingService_pb2_grpc
-from provender.serving.redis_store import parse_redis_url
+from provender.redis_url import parse_redis_url
 from provender.value_type import ValueType
 from tests.factories import entity, feature, table
 from tests.integration.serving.online_store import apply, as_rows, request, write_row
