@@ -453,7 +453,9 @@ class K8sLauncher(Launcher):
         spec["arguments"] = arguments
         # spark.provender.job_id: the id the job's pushed metrics carry (as with the local launchers).
         spec["sparkConf"] = (
-            {str(k): str(v) for k, v in spec["sparkConf"].items()} | self.conf | {"spark.provender.job_id": job_id}
+            {str(k): str(v) for k, v in spec["sparkConf"].items()}
+            | self.conf
+            | {"spark.provender.job_id": job_id}
         )
         for role in ("driver", "executor"):
             _mapping(spec[role], "labels", f"spec.{role}.labels").update(labels)
