@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from provender.core import core_servicer, job_servicer
@@ -35,6 +35,9 @@ class CoreSettings:
     redis_url: str = ""  # the online store ingestion jobs write
     pushgateway_url: str = ""
     launcher_work_dir: str = ""  # where launchers keep job logs and state
+    spark_driver_host: str = ""  # standalone: the address workers reach the driver (Core's pod or host) at
+    spark_conf: dict[str, str] = field(default_factory=dict)  # extra Spark properties for every job
+    spark_packages: list[str] = field(default_factory=list)  # Maven coordinates, e.g. hadoop-aws for s3://
     k8s_namespace: str = ""  # k8s: where SparkApplications go (default: the template's, else Core's own)
     k8s_job_template: str = ""  # k8s: SparkApplication template file (the chart mounts one)
     reconcile_seconds: float = 5.0
@@ -63,10 +66,14 @@ def core_metrics() -> CoreMetrics:
 def _launcher(settings: CoreSettings) -> Launcher:
     work_dir = settings.launcher_work_dir or str(Path(tempfile.gettempdir()) / "provender-jobs")
     options: dict[str, object] = {"work_dir": work_dir}
+    if settings.spark_conf:
+        options["conf"] = dict(settings.spark_conf)
+    if settings.spark_launcher in ("local", "standalone") and settings.spark_packages:
+        options["packages"] = list(settings.spark_packages)
     if settings.spark_launcher == "local" and settings.spark_master:
         options["master"] = settings.spark_master
     elif settings.spark_launcher == "standalone":
-        options["master_url"] = settings.spark_master
+        options.update(master_url=settings.spark_master, driver_host=settings.spark_driver_host)
     elif settings.spark_launcher == "k8s":
         options.update(namespace=settings.k8s_namespace, job_template=settings.k8s_job_template)
     return create_launcher(settings.spark_launcher, **options)

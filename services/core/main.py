@@ -6,10 +6,23 @@ import argparse
 import logging
 import sys
 
+from provender.core.app import CoreSettings
 from provender.logs import configure_logging
 from provender.server.settings import env
 
 log = logging.getLogger("provender.core")
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE, e.g. spark.executor.memory=4g")
+    return key.strip(), value
+
+
+def _env_conf() -> list[tuple[str, str]]:
+    raw = env("SPARK_CONF", "")
+    return [_key_value(item) for item in raw.split(",") if item.strip()]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -42,6 +55,12 @@ def parser() -> argparse.ArgumentParser:
                       help="Prometheus Pushgateway the batch jobs push their metrics to (PROVENDER_PUSHGATEWAY_URL)")  # fmt: skip
     jobs.add_argument("--launcher-work-dir", default=env("LAUNCHER_WORK_DIR", ""),
                       help="where launchers keep job logs (PROVENDER_LAUNCHER_WORK_DIR)")  # fmt: skip
+    jobs.add_argument("--spark-driver-host", default=env("SPARK_DRIVER_HOST", ""),
+                      help="standalone: the address Spark workers reach the driver at (PROVENDER_SPARK_DRIVER_HOST)")  # fmt: skip
+    jobs.add_argument("--spark-conf", action="append", type=_key_value, default=_env_conf(),
+                      help="KEY=VALUE Spark property for every job, repeatable (PROVENDER_SPARK_CONF: comma-separated)")  # fmt: skip
+    jobs.add_argument("--spark-packages", default=env("SPARK_PACKAGES", ""),
+                      help="comma-separated Maven coordinates, e.g. org.apache.hadoop:hadoop-aws:3.4.1 for s3:// (PROVENDER_SPARK_PACKAGES)")  # fmt: skip
     jobs.add_argument("--k8s-namespace", default=env("K8S_NAMESPACE", ""),
                       help="k8s launcher: namespace of the SparkApplications (PROVENDER_K8S_NAMESPACE)")  # fmt: skip
     jobs.add_argument("--k8s-job-template", default=env("K8S_JOB_TEMPLATE", ""),
@@ -50,6 +69,29 @@ def parser() -> argparse.ArgumentParser:
                       help="how often job records are reconciled with the launcher (PROVENDER_RECONCILE_SECONDS)")  # fmt: skip
     p.add_argument("--log-level", default=env("LOG_LEVEL", "INFO"))
     return p
+
+
+def settings_from_args(args: argparse.Namespace) -> CoreSettings:
+    """Core's settings from its parsed flags (every flag reaches the settings: tests/unit/test_core_flags.py)."""
+    return CoreSettings(
+        postgres_url=args.postgres_url,
+        port=args.port,
+        host=args.host,
+        migrate=not args.no_migrate,
+        job_port=args.job_port,
+        spark_launcher=args.spark_launcher,
+        spark_master=args.spark_master,
+        staging_location=args.staging_location,
+        redis_url=args.redis_url,
+        pushgateway_url=args.pushgateway_url,
+        launcher_work_dir=args.launcher_work_dir,
+        reconcile_seconds=args.reconcile_seconds,
+        spark_driver_host=args.spark_driver_host,
+        spark_conf=dict(args.spark_conf),
+        spark_packages=[p for p in args.spark_packages.split(",") if p],
+        k8s_namespace=args.k8s_namespace,
+        k8s_job_template=args.k8s_job_template,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,29 +111,12 @@ def main(argv: list[str] | None = None) -> int:
             engine.dispose()
             return 0
 
-        from provender.core.app import CoreSettings, start_core
+        from provender.core.app import start_core
         from provender.server.metrics import serve_metrics
         from provender.server.runner import run_until_signal
 
         serve_metrics(args.metrics_port)
-        running = start_core(
-            CoreSettings(
-                postgres_url=args.postgres_url,
-                port=args.port,
-                host=args.host,
-                migrate=not args.no_migrate,
-                job_port=args.job_port,
-                spark_launcher=args.spark_launcher,
-                spark_master=args.spark_master,
-                staging_location=args.staging_location,
-                redis_url=args.redis_url,
-                pushgateway_url=args.pushgateway_url,
-                launcher_work_dir=args.launcher_work_dir,
-                reconcile_seconds=args.reconcile_seconds,
-                k8s_namespace=args.k8s_namespace,
-                k8s_job_template=args.k8s_job_template,
-            )
-        )
+        running = start_core(settings_from_args(args))
     except ProvenderError as e:
         print(f"provender core: {e}", file=sys.stderr)
         return 1

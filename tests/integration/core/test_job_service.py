@@ -52,7 +52,22 @@ def file_source(url: str) -> DataSource_pb2.DataSource:
 
 
 @pytest.fixture(scope="module")
-def jobs_env(postgres, redis_server, tmp_path_factory):
+def pushgateway(tmp_path_factory):
+    """A real Pushgateway when Debian's package is installed (the ingestion job pushes its metrics there)."""
+    import shutil
+
+    if shutil.which("prometheus-pushgateway") is None:
+        yield None
+        return
+    from tests.integration.observability.servers import Pushgateway
+
+    gateway = Pushgateway(tmp_path_factory.mktemp("pushgateway"))
+    yield gateway
+    gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def jobs_env(postgres, redis_server, pushgateway, tmp_path_factory):
     base = tmp_path_factory.mktemp("jobs")
     data = write_driver_stats(base / "driver_stats")
     settings = CoreSettings(
@@ -65,6 +80,7 @@ def jobs_env(postgres, redis_server, tmp_path_factory):
         redis_url=redis_server.url,
         launcher_work_dir=str(base / "launcher"),
         reconcile_seconds=1.0,
+        pushgateway_url=pushgateway.url if pushgateway else "",
     )
     running = start_core(settings)
     channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
@@ -84,6 +100,7 @@ def jobs_env(postgres, redis_server, tmp_path_factory):
         "jobs": JobService_pb2_grpc.JobServiceStub(channel),
         "data": data,
         "base": base,
+        "pushgateway": pushgateway,
     }
     yield env
     channel.close()
@@ -132,6 +149,14 @@ def test_ingestion_writes_the_latest_rows_to_redis(jobs_env, redis_server):
 
     health = jobs.GetHealthMetrics(pb.GetHealthMetricsRequest(table_names=["driver_hourly"]))
     assert list(health.passed) == ["driver_hourly"] and list(health.failed) == []
+
+    gateway = jobs_env["pushgateway"]
+    if gateway is not None:  # the real job pushed its figures, grouped by table, carrying its job id
+        pushed = gateway.metrics_text()
+        group = 'feature_table="driver_hourly",instance="",job="provender_ingestion",project="default"'
+        ours = [line for line in pushed.splitlines() if line.startswith("provender_ingestion_rows_written")]
+        assert f"provender_ingestion_rows_written{{{group}}} {len(DRIVERS)}" in ours, ours
+        assert f'job_id="{started.id}"' in pushed and 'outcome="success"' in pushed
 
 
 def test_historical_retrieval_is_point_in_time_correct(jobs_env):
