@@ -29,16 +29,7 @@ ARROW_TYPE: dict[ValueType, pa.DataType] = {vt: arrow_type(vt) for vt in VALID_T
 
 
 def _tag(field: descriptor.FieldDescriptor, wire_type: int) -> bytes:
-    return bytes(_varint_scalar((field.number << 3) | wire_type))
-
-
-def _varint_scalar(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+    return redis_layout.varint((field.number << 3) | wire_type)
 
 
 # How each scalar protobuf field type is laid out on the wire (protobuf encoding rules).

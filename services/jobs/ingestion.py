@@ -26,9 +26,9 @@ import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from provender.errors import InvalidArgument
 from provender.jobs import columnar_encoding, job_report, metrics_push, redis_layout, sources
-from provender.jobs.job_args import IngestionJobArgs, TableSpec, read_argument
+from provender.jobs.entrypoint import spark_main
+from provender.jobs.job_args import IngestionJobArgs, TableSpec
 from provender.jobs.redis_sink import EncodedRows, RedisSink
 from provender.jobs.typed_columns import convert
 
@@ -361,14 +361,7 @@ def _iso(ns: int | None) -> str | None:
 
 
 def main(argv: Sequence[str]) -> dict[str, Any]:
-    if len(argv) != 1:
-        raise InvalidArgument("command line", list(argv), "one argument: the job's JSON arguments")
-    args = IngestionJobArgs.from_json(read_argument(argv[0]))
-    spark = SparkSession.builder.config(map=sources.SESSION_CONF).getOrCreate()
-    try:
-        return asdict(run(spark, args))
-    finally:
-        spark.stop()
+    return spark_main(argv, IngestionJobArgs.from_json, run)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ EX_PREFIX = b"_ex:"
 _KEY_VALUE_TAG = b"\x1a"  # RedisKeyV2.entity_values = 3, length-delimited
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """A non-negative integer as a protobuf base-128 varint (the encoding of tags and lengths)."""
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
@@ -40,11 +41,13 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
-_SMALL_VARINTS = tuple(_varint(n) for n in range(1 << 14))
+# Varints of 0 .. 16383 (every length up to 16 KiB), precomputed for the hot paths.
+SMALL_VARINTS = tuple(varint(n) for n in range(1 << 14))
 
 
-def _len_prefix(n: int) -> bytes:
-    return _SMALL_VARINTS[n] if n < 16384 else _varint(n)
+def length_prefix(n: int) -> bytes:
+    """The varint length that precedes a length-delimited field's payload."""
+    return SMALL_VARINTS[n] if n < 16384 else varint(n)
 
 
 # --- fields -------------------------------------------------------------------------------------------------
@@ -124,7 +127,7 @@ _WIRE_TYPE = {
 
 def _value_tag(value_type: ValueType) -> bytes:
     field = Value_pb2.Value.DESCRIPTOR.fields_by_name[VALUE_FIELD[value_type]]
-    return _varint((field.number << 3) | _WIRE_TYPE[field.type])
+    return varint((field.number << 3) | _WIRE_TYPE[field.type])
 
 
 # The first bytes of every non-null serialized Value of each type (its oneof field's tag), derived from the
@@ -168,7 +171,7 @@ class KeyEncoder:
         parts = [self._prefix]
         for v in values:
             parts.append(_KEY_VALUE_TAG)
-            parts.append(_len_prefix(len(v)))
+            parts.append(length_prefix(len(v)))
             parts.append(v)
         return b"".join(parts)
 

@@ -22,7 +22,8 @@ from pyspark.sql import functions as F
 
 from provender.errors import InvalidArgument
 from provender.jobs import job_report, point_in_time, sources
-from provender.jobs.job_args import FeatureSelection, RetrievalJobArgs, read_argument
+from provender.jobs.entrypoint import spark_main
+from provender.jobs.job_args import FeatureSelection, RetrievalJobArgs
 from provender.jobs.typed_columns import convert
 
 _ENTITY = "__entity_row"
@@ -165,14 +166,7 @@ def run(spark: SparkSession, args: RetrievalJobArgs) -> RetrievalSummary:
 
 
 def main(argv: Sequence[str]) -> dict[str, Any]:
-    if len(argv) != 1:
-        raise InvalidArgument("command line", list(argv), "one argument: the job's JSON arguments")
-    args = RetrievalJobArgs.from_json(read_argument(argv[0]))
-    spark = SparkSession.builder.config(map=sources.SESSION_CONF).getOrCreate()
-    try:
-        return asdict(run(spark, args))
-    finally:
-        spark.stop()
+    return spark_main(argv, RetrievalJobArgs.from_json, run)
 
 
 if __name__ == "__main__":

@@ -10,23 +10,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from provender.jobs.redis_layout import SMALL_VARINTS as _SMALL
+from provender.jobs.redis_layout import length_prefix as _len
+from provender.jobs.redis_layout import varint as _varint
 from provender.serving.lookup import FieldStatus, OnlineResult
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-_SMALL = tuple(_varint(n) for n in range(1 << 14))
-
-
-def _len(n: int) -> bytes:
-    return _SMALL[n] if n < 16384 else _varint(n)
 
 
 def _ld(tag: bytes, payload: bytes) -> bytes:

@@ -1,0 +1,29 @@
+"""The command-line entry of a Spark application: parse its one argument, run it in a Spark session, stop it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any, TypeVar
+
+from pyspark.sql import SparkSession
+
+from provender.errors import InvalidArgument
+from provender.jobs import sources
+from provender.jobs.job_args import read_argument
+
+A = TypeVar("A")
+
+
+def spark_main(
+    argv: Sequence[str], parse: Callable[[str], A], run: Callable[[SparkSession, A], Any]
+) -> dict[str, Any]:
+    """`argv` is the job's JSON arguments (or @file); returns the run's summary as a dict."""
+    if len(argv) != 1:
+        raise InvalidArgument("command line", list(argv), "one argument: the job's JSON arguments")
+    args = parse(read_argument(argv[0]))
+    spark = SparkSession.builder.config(map=sources.SESSION_CONF).getOrCreate()
+    try:
+        return asdict(run(spark, args))
+    finally:
+        spark.stop()
