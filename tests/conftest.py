@@ -28,8 +28,7 @@ def postgres() -> Iterator[object]:
     data_dir = Path(tempfile.mkdtemp(prefix="provender-test-pg-"))
     server = EmbeddedPostgres(data_dir, fast=True).start()
     yield server
-    server.stop(mode="immediate")
-    shutil.rmtree(data_dir, ignore_errors=True)
+    server.destroy()
 
 
 @pytest.fixture

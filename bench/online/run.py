@@ -238,7 +238,7 @@ def main() -> int:
         pg_dir = Path(tempfile.mkdtemp(prefix="provender-bench-pg-"))
         stack.callback(shutil.rmtree, pg_dir, True)
         postgres = EmbeddedPostgres(pg_dir, fast=True).start()
-        stack.callback(postgres.stop, "immediate")
+        stack.callback(postgres.destroy)
         from provender.core.app import CoreSettings, start_core
 
         core = start_core(CoreSettings(postgres_url=postgres.url(), port=0, host="127.0.0.1"))

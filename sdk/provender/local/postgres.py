@@ -125,6 +125,14 @@ class EmbeddedPostgres:
         if self.is_running():
             self._run("pg_ctl", "-D", str(self.pgdata), "-m", mode, "-w", "-t", "60", "stop")
 
+    def destroy(self) -> None:
+        """Stop the server and delete its data: the folder, and the cluster's other home if it has one."""
+        self.stop(mode="immediate")
+        cluster = self.cluster_dir
+        if cluster != self.data_dir:
+            shutil.rmtree(cluster, ignore_errors=True)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
     def is_running(self) -> bool:
         if not (self.pgdata / "postmaster.pid").exists():
             return False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -22,8 +21,7 @@ def own_postgres():
     # Durable settings: the test stops Postgres abruptly, which must not lose committed transactions.
     server = EmbeddedPostgres(data_dir, fast=False).start()
     yield server
-    server.stop(mode="immediate")
-    shutil.rmtree(data_dir, ignore_errors=True)
+    server.destroy()
 
 
 def test_core_recovers_after_postgres_restart(own_postgres):
