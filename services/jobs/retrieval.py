@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from provender.errors import InvalidArgument
@@ -25,8 +25,6 @@ from provender.jobs import job_report, point_in_time, sources
 from provender.jobs.entrypoint import spark_main
 from provender.jobs.job_args import FeatureSelection, RetrievalJobArgs
 from provender.jobs.typed_columns import convert
-
-_ENTITY = "__entity_row"
 
 
 @dataclass(frozen=True)
@@ -77,19 +75,15 @@ def _entity_rows(spark: SparkSession, args: RetrievalJobArgs) -> tuple[DataFrame
     )
 
 
-def _typed_entities(entity_rows: DataFrame, sel: FeatureSelection, carry: str | None = None) -> DataFrame:
-    """ROW_ID, ENTITY_TIME_NS and the table's entity columns in their declared types (a bad value: null key),
-    and the `carry` column when given."""
+def _typed_entities(entity_rows: DataFrame, sel: FeatureSelection) -> DataFrame:
+    """ROW_ID, ENTITY_TIME_NS and the table's entity columns in their declared types (a bad value: null key)."""
     typed = [
         convert(
             e.name, entity_rows.schema[e.name].dataType, e.value_type, "entity_source entity"
         ).value.alias(e.name)
         for e in sel.table.entities
     ]
-    carried = [F.col(carry)] if carry else []
-    return entity_rows.select(
-        F.col(point_in_time.ROW_ID), F.col(point_in_time.ENTITY_TIME_NS), *carried, *typed
-    )
+    return entity_rows.select(F.col(point_in_time.ROW_ID), F.col(point_in_time.ENTITY_TIME_NS), *typed)
 
 
 def _feature_rows(spark: SparkSession, sel: FeatureSelection) -> point_in_time.FeatureRows:
@@ -130,29 +124,24 @@ def run(spark: SparkSession, args: RetrievalJobArgs) -> RetrievalSummary:
     began = time.monotonic()
     sources.configure_session(spark)
     entity_rows, original = _entity_rows(spark, args)
-    observation = Observation("retrieval_counts")
-    # The entity source's columns ride through the first table's join in one struct: no join back to them.
-    entity_rows = entity_rows.observe(observation, F.count(F.lit(1)).alias("rows")).withColumn(
-        _ENTITY, F.struct(*[F.col(f"`{c}`") for c in original])
-    )
-    several = len(args.tables) > 1
-    if several:
-        entity_rows = entity_rows.persist()  # ROW_ID must be the same in every join below
+    # Cached: ROW_ID must be the same wherever the rows are read again (profile, every join, the output).
+    entity_rows = entity_rows.persist()
     try:
-        first, *others = args.tables
-        result = point_in_time.join(
-            _typed_entities(entity_rows, first, _ENTITY), _feature_rows(spark, first), _ENTITY
-        )
-        for sel in others:
-            features = point_in_time.join(_typed_entities(entity_rows, sel), _feature_rows(spark, sel))
-            result = result.join(features, on=point_in_time.ROW_ID, how="left")
-        out_columns = [F.col(f"{_ENTITY}.`{c}`").alias(c) for c in original]
+        result = entity_rows.select(F.col(point_in_time.ROW_ID), *[F.col(f"`{c}`") for c in original])
+        for sel in args.tables:
+            typed = _typed_entities(entity_rows, sel)
+            strategy = point_in_time.choose(
+                spark, point_in_time.profile(typed, [e.name for e in sel.table.entities])
+            )
+            print(f"point-in-time join of {sel.table.name}: {strategy.value}", flush=True)
+            matches = point_in_time.join(typed, _feature_rows(spark, sel), strategy)
+            result = result.join(matches, on=point_in_time.ROW_ID, how="left")
+        out_columns = [F.col(f"`{c}`") for c in original]
         out_columns += [F.col(output_column(s.table.name, f)) for s in args.tables for f in s.features]
         result.select(*out_columns).write.mode("overwrite").parquet(sources.spark_path(args.output_location))
+        count = entity_rows.count()  # from the cache the joins filled
     finally:
-        if several:
-            entity_rows.unpersist()
-    count = int(observation.get["rows"])
+        entity_rows.unpersist()
     summary = RetrievalSummary(
         job="historical_retrieval",
         project=args.project,

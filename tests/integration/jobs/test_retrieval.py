@@ -3,6 +3,7 @@ with ties, max_age edges, entities absent from the sources and tables with diffe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 
 from provender.errors import InvalidArgument
-from provender.jobs import retrieval
+from provender.jobs import point_in_time, retrieval
 from provender.jobs.job_args import (
     Column,
     FeatureSelection,
@@ -252,7 +253,17 @@ def _selections(tables: dict[str, TableSpec]) -> list[FeatureSelection]:
     ]
 
 
-def test_retrieval_equals_the_duckdb_asof_oracle(spark, data) -> None:
+@pytest.fixture(
+    params=[point_in_time.Strategy.BROADCAST, point_in_time.Strategy.SEQUENCE], ids=lambda s: s.value
+)
+def strategy(request, spark) -> Iterator[point_in_time.Strategy]:
+    """Both ways of computing the join, forced through the job's Spark setting (auto picks by the data)."""
+    spark.conf.set(point_in_time.STRATEGY_SETTING, request.param.value)
+    yield request.param
+    spark.conf.unset(point_in_time.STRATEGY_SETTING)
+
+
+def test_retrieval_equals_the_duckdb_asof_oracle(spark, data, strategy) -> None:
     tmp, tables, entities = data
     selections = _selections(tables)
     summary = retrieval.run(spark, _args(tmp, to_file_url(tmp / "entities.parquet"), selections))
@@ -273,7 +284,7 @@ def test_retrieval_equals_the_duckdb_asof_oracle(spark, data) -> None:
     assert drivers.duplicated(["driver_id", "ts"]).sum() > 10
 
 
-def test_point_in_time_edges_by_hand(spark, tmp_path) -> None:
+def test_point_in_time_edges_by_hand(spark, tmp_path, strategy) -> None:
     t = pd.Timestamp(T0)
     pd.DataFrame(
         {
@@ -312,7 +323,7 @@ def test_point_in_time_edges_by_hand(spark, tmp_path) -> None:
     assert [None if pd.isna(v) else int(v) for v in got["tbl__v"]] == [None, 10, 12, 12, 20, None, None]
 
 
-def test_csv_entity_source_gives_the_same_rows(spark, data) -> None:
+def test_csv_entity_source_gives_the_same_rows(spark, data, strategy) -> None:
     tmp, tables, entities = data
     csv = entities.copy()
     csv["event_timestamp"] = csv["event_timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -340,3 +351,23 @@ def test_entity_source_without_a_needed_column_is_rejected(spark, data) -> None:
                 [FeatureSelection(tables["pair"], ("affinity",))],
             ),
         )
+
+
+def test_auto_strategy_pairs_rows_only_when_few_entity_rows_share_a_key(spark) -> None:
+    few = spark.createDataFrame([(k % 1000, k) for k in range(5000)], "driver_id long, n long")
+    many = spark.createDataFrame([(k % 10, k) for k in range(5000)], "driver_id long, n long")
+    profiled = point_in_time.profile(few, ["driver_id"])
+    assert profiled == point_in_time.EntityProfile(rows=5000, max_rows_per_key=5)
+    assert point_in_time.choose(spark, profiled) is point_in_time.Strategy.BROADCAST
+    assert (
+        point_in_time.choose(spark, point_in_time.profile(many, ["driver_id"]))
+        is point_in_time.Strategy.SEQUENCE
+    )
+    huge = point_in_time.EntityProfile(rows=point_in_time.BROADCAST_MAX_ROWS + 1, max_rows_per_key=1)
+    assert point_in_time.choose(spark, huge) is point_in_time.Strategy.SEQUENCE
+    spark.conf.set(point_in_time.STRATEGY_SETTING, "fastest")
+    try:
+        with pytest.raises(InvalidArgument, match="auto, broadcast or sequence"):
+            point_in_time.choose(spark, profiled)
+    finally:
+        spark.conf.unset(point_in_time.STRATEGY_SETTING)
