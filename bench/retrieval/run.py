@@ -4,10 +4,10 @@ Data: a source of S rows (default 14M) of K entity keys x 10 FLOAT features over
 (default 1M) with random timestamps (some keys absent from the source), max_age 30 days. In the same run:
 - oracle and floor: DuckDB `ASOF LEFT JOIN` on the same files, written to parquet, in a process of its own
   (best of two runs);
-- the job: retrieval.run on a warm local Spark (a long-lived SparkSession in this process that has run two
-  retrievals of 1M source rows before the clock starts), timed from the call to a parquet output readable by pandas;
+- the job: submitted to the local launcher with its warm driver (a long-lived Spark driver that has run two
+  retrievals of 1M source rows before the clock starts), timed from submit to a parquet output readable by pandas;
 - output identical to the oracle (same rows, same values, NaN where the oracle has NULL);
-- the same at 10 % of the data, and with 3 x the entity rows (growth); peak memory of the Spark processes.
+- the same at 10 % of the data, and with 3 x the entity rows (growth); peak memory of the driver's processes.
 Prints one summary line per figure with its target and ratio; exits 0 whatever the figures (it measures).
 
 Usage: python bench/retrieval/run.py [--source-rows S] [--entity-rows N] [--quick] [--json PATH]
@@ -32,7 +32,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provender.jobs import retrieval
+from provender.core.launchers.base import JobState
+from provender.core.launchers.local import LocalLauncher
+from provender.core.launchers.spark_submit import ProcessHandle
 from provender.jobs.job_args import (
     Column,
     FeatureSelection,
@@ -157,7 +159,7 @@ def run_duckdb(source: Path, entities: Path, out: Path) -> tuple[float, float]:
     return float(done.stdout.strip().splitlines()[-1]), time.perf_counter() - began
 
 
-def run_spark(spark, source: Path, entities: Path, out: Path) -> tuple[float, int]:
+def run_spark(launcher: LocalLauncher, source: Path, entities: Path, out: Path) -> tuple[float, int]:
     table = TableSpec(
         TABLE,
         (Column("entity_id", ValueType.INT64),),
@@ -171,9 +173,16 @@ def run_spark(spark, source: Path, entities: Path, out: Path) -> tuple[float, in
         tables=(FeatureSelection(table, tuple(FEATURES)),),
         output_location=to_file_url(out),
     )
-    memory = PeakMemory(os.getpid())
     began = time.perf_counter()
-    retrieval.run(spark, args)
+    launched = launcher.submit(f"retrieval-{out.name}-{time.time_ns()}", args)
+    memory = PeakMemory(ProcessHandle.decode(launched.handle, launcher.name).pid)
+    while True:
+        state, message = launcher.status(launched.handle)
+        if state.terminal:
+            break
+        time.sleep(0.05)
+    if state is not JobState.DONE:
+        raise SystemExit(f"the retrieval job failed: {message} (log: {launched.log_uri})")
     pq.ParquetDataset(out).schema  # readable  # noqa: B018
     elapsed = time.perf_counter() - began
     return elapsed, memory.stop()
@@ -196,7 +205,13 @@ def identical(spark_out: Path, duck_out: Path) -> tuple[bool, str]:
 
 
 def measure(
-    spark, tmp: Path, name: str, source_rows: int, entity_rows: int, keys: int, source: Path | None = None
+    launcher: LocalLauncher,
+    tmp: Path,
+    name: str,
+    source_rows: int,
+    entity_rows: int,
+    keys: int,
+    source: Path | None = None,
 ) -> dict:
     if source is None:
         source = tmp / f"source-{source_rows}"
@@ -207,7 +222,7 @@ def measure(
     # the floor is the best of two DuckDB runs (the machine is noisy; a floor should not be inflated by it)
     duck_runs = [run_duckdb(source, entities, tmp / f"duck-{name}.parquet") for _ in range(2)]
     duck_query_s, duck_wall_s = min(duck_runs)
-    spark_s, peak = run_spark(spark, source, entities, tmp / f"spark-{name}")
+    spark_s, peak = run_spark(launcher, source, entities, tmp / f"spark-{name}")
     same, detail = identical(tmp / f"spark-{name}", tmp / f"duck-{name}.parquet")
     return {
         "name": name,
@@ -236,43 +251,27 @@ def main() -> None:
     source_rows, entity_rows = (1_400_000, 100_000) if opts.quick else (opts.source_rows, opts.entity_rows)
     keys = max(1, source_rows // 14)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
-
-    from provender.jobs.sources import SESSION_CONF
-
-    spark = (
-        SparkSession.builder.master("local[*]")
-        .appName("provender-bench-retrieval")
-        .config("spark.driver.memory", opts.driver_memory)
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.sql.shuffle.partitions", "16")
-        .config(map=SESSION_CONF)
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
     tmp = Path(tempfile.mkdtemp(prefix="provender-bench-retrieval-"))
+    launcher = LocalLauncher(tmp / "jobs", warm=True, conf={"spark.driver.memory": opts.driver_memory})
     results = []
     try:
         # Warm: a long-lived driver has run retrievals before (JVM up, code generated, Python workers started).
         make_source(tmp / "warm-source", 1_000_000, 70_000)
         make_entities(tmp / "warm-entities.parquet", 100_000, 70_000, seed=3)
-        for _ in range(2):
-            run_spark(spark, tmp / "warm-source", tmp / "warm-entities.parquet", tmp / "warm-out")
-        full = measure(spark, tmp, "full", source_rows, entity_rows, keys)
+        for n in range(2):
+            run_spark(launcher, tmp / "warm-source", tmp / "warm-entities.parquet", tmp / f"warm-out-{n}")
+        full = measure(launcher, tmp, "full", source_rows, entity_rows, keys)
         results.append(full)
-        small = measure(spark, tmp, "10pct", source_rows // 10, entity_rows // 10, max(1, keys // 10))
+        small = measure(launcher, tmp, "10pct", source_rows // 10, entity_rows // 10, max(1, keys // 10))
         results.append(small)
         grown = None
         if not opts.no_growth:
             grown = measure(
-                spark, tmp, "3x-entities", source_rows, entity_rows * 3, keys, source=Path(full["source"])
+                launcher, tmp, "3x-entities", source_rows, entity_rows * 3, keys, source=Path(full["source"])
             )
             results.append(grown)
     finally:
-        spark.stop()
+        launcher.stop_warm_driver()
         shutil.rmtree(tmp, ignore_errors=True)
 
     def ok(flag: bool) -> str:
@@ -288,7 +287,7 @@ def main() -> None:
             f"{r['ratio_to_duckdb']} (target <= {TARGET_VS_DUCKDB}: {ok(r['ratio_to_duckdb'] <= TARGET_VS_DUCKDB)})"
         )
         print(
-            f"{name}: peak memory (this process + Spark JVM) {r['peak_memory_bytes'] / 1024**3:.2f} GiB "
+            f"{name}: peak memory (the Spark driver's processes) {r['peak_memory_bytes'] / 1024**3:.2f} GiB "
             f"(target <= 4 GiB: {ok(r['peak_memory_bytes'] <= TARGET_PEAK_BYTES)})"
         )
     small_ratio = results[1]["spark_seconds"] / results[0]["duckdb_seconds"]

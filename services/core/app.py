@@ -31,6 +31,7 @@ class CoreSettings:
     job_port: int = 0  # also serve the JobService alone on this port (6568 in the chart); 0: only on `port`
     spark_launcher: str = "local"
     spark_master: str = ""  # local: local[*] by default; standalone: spark://host:7077
+    spark_warm_driver: bool = False  # local: jobs run in one long-lived Spark driver (no start-up per job)
     staging_location: str = ""  # where retrieval outputs and dead letters go; default a local folder
     redis_url: str = ""  # the online store ingestion jobs write
     pushgateway_url: str = ""
@@ -70,8 +71,10 @@ def _launcher(settings: CoreSettings) -> Launcher:
         options["conf"] = dict(settings.spark_conf)
     if settings.spark_launcher in ("local", "standalone") and settings.spark_packages:
         options["packages"] = list(settings.spark_packages)
-    if settings.spark_launcher == "local" and settings.spark_master:
-        options["master"] = settings.spark_master
+    if settings.spark_launcher == "local":
+        options["warm"] = settings.spark_warm_driver
+        if settings.spark_master:
+            options["master"] = settings.spark_master
     elif settings.spark_launcher == "standalone":
         options.update(master_url=settings.spark_master, driver_host=settings.spark_driver_host)
     elif settings.spark_launcher == "k8s":

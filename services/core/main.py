@@ -20,6 +20,19 @@ def _key_value(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+def _flag(text: str) -> bool:
+    """A boolean environment setting: 1/true/yes/on or 0/false/no/off."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+_flag.__name__ = "1/true/yes/on or 0/false/no/off"
+
+
 def _env_conf() -> list[tuple[str, str]]:
     raw = env("SPARK_CONF", "")
     return [_key_value(item) for item in raw.split(",") if item.strip()]
@@ -47,6 +60,8 @@ def parser() -> argparse.ArgumentParser:
                       help="local | standalone | k8s (PROVENDER_SPARK_LAUNCHER)")  # fmt: skip
     jobs.add_argument("--spark-master", default=env("SPARK_MASTER", ""),
                       help="local[N] for local, spark://host:7077 for standalone (PROVENDER_SPARK_MASTER)")  # fmt: skip
+    jobs.add_argument("--spark-warm-driver", action="store_true", default=env("SPARK_WARM_DRIVER", False, _flag),
+                      help="local: run jobs in one long-lived Spark driver, started on the first job and stopped when idle, instead of a spark-submit each (PROVENDER_SPARK_WARM_DRIVER=1)")  # fmt: skip
     jobs.add_argument("--staging-location", default=env("STAGING_LOCATION", ""),
                       help="file:// or s3:// folder for retrieval outputs and dead letters (PROVENDER_STAGING_LOCATION)")  # fmt: skip
     jobs.add_argument("--redis-url", default=env("REDIS_URL", ""),
@@ -81,6 +96,7 @@ def settings_from_args(args: argparse.Namespace) -> CoreSettings:
         job_port=args.job_port,
         spark_launcher=args.spark_launcher,
         spark_master=args.spark_master,
+        spark_warm_driver=args.spark_warm_driver,
         staging_location=args.staging_location,
         redis_url=args.redis_url,
         pushgateway_url=args.pushgateway_url,

@@ -372,6 +372,11 @@ def application_path(args: JobArgs) -> Path:
     return Path(__file__).with_name(_APPLICATIONS[args.KIND])
 
 
+def warm_driver_path() -> Path:
+    """The PySpark program of the long-lived local driver that runs these applications in one Spark."""
+    return Path(__file__).with_name("warm_driver.py")
+
+
 def read_argument(argument: str) -> str:
     """The JSON of a job's command-line argument: the JSON itself, or `@<path>` of a file holding it (launchers
     use a file so that secrets such as a Redis password do not show in the process list)."""

@@ -16,7 +16,7 @@ ARGV = [
     "--launcher-work-dir", "/tmp/w", "--reconcile-seconds", "2.5", "--spark-driver-host", "10.1.2.3",
     "--spark-conf", "spark.executor.memory=4g", "--spark-conf", "spark.a=b",
     "--spark-packages", "org.apache.hadoop:hadoop-aws:3.4.1,x:y:1", "--k8s-namespace", "ml",
-    "--k8s-job-template", "/etc/t.yaml",
+    "--k8s-job-template", "/etc/t.yaml", "--spark-warm-driver",
 ]  # fmt: skip
 
 
@@ -41,6 +41,16 @@ def test_environment_variables_are_the_defaults(monkeypatch):
     settings = settings_from_args(parser().parse_args(["--postgres-url", "postgresql://u@h/db"]))
     assert (settings.redis_url, settings.job_port) == ("redis://env:6379", 6568)
     assert settings.spark_conf == {"spark.a": "1", "spark.b": "2"}
+
+
+def test_the_warm_driver_reaches_the_local_launcher(monkeypatch, tmp_path):
+    monkeypatch.setenv("PROVENDER_SPARK_WARM_DRIVER", "true")
+    argv = ["--postgres-url", "postgresql://u@h/db", "--launcher-work-dir", str(tmp_path)]
+    launcher = _launcher(settings_from_args(parser().parse_args(argv)))
+    assert (launcher.name, launcher.warm) == ("local", True)
+    monkeypatch.setenv("PROVENDER_SPARK_WARM_DRIVER", "maybe")
+    with pytest.raises(SystemExit, match="PROVENDER_SPARK_WARM_DRIVER"):
+        parser()
 
 
 def test_a_malformed_spark_conf_is_refused(capsys):

@@ -92,6 +92,7 @@ class LocalPlatform:
                     state.redis_url,
                     "--spark-launcher",
                     "local",
+                    "--spark-warm-driver",
                     "--staging-location",
                     (self.dir / "staging").as_uri(),
                     "--launcher-work-dir",

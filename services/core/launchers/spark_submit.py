@@ -49,6 +49,7 @@ class ProcessHandle:
     job_dir: str
     pid: int
     start_ticks: int
+    warm: bool = False  # run by a warm driver (pid is the driver's, shared with other jobs)
 
     def encode(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -127,14 +128,38 @@ class SparkSubmitLauncher(Launcher):
 
     def command(self, job_id: str, args_file: Path, args: JobArgs) -> list[str]:
         """The spark-submit command line; the job reads its arguments from `args_file` (@path)."""
-        command = [str(self.spark_submit), *self.master_args(), "--name", f"provender-{job_id}"]
+        # the job id, for what the job reports (its pushed metrics carry it)
+        return self.submit_command(
+            f"provender-{job_id}",
+            {"spark.provender.job_id": job_id},
+            [str(application_path(args)), f"@{args_file}"],
+        )
+
+    def submit_command(self, name: str, conf: dict[str, str], application: list[str]) -> list[str]:
+        """spark-submit with this launcher's master, packages and settings (then `conf`), for `application`
+        (the program and its arguments)."""
+        command = [str(self.spark_submit), *self.master_args(), "--name", name]
         if self.packages:
             command += ["--packages", ",".join(self.packages)]
-        # the job id, for what the job reports (its pushed metrics carry it)
-        conf = self.default_conf() | self.conf | {"spark.provender.job_id": job_id}
-        for key, value in conf.items():
+        for key, value in (self.default_conf() | self.conf | conf).items():
             command += ["--conf", f"{key}={value}"]
-        return [*command, str(application_path(args)), f"@{args_file}"]
+        return [*command, *application]
+
+    def start_process(self, command: list[str], folder: Path, log: Path) -> subprocess.Popen[bytes]:
+        """`command` in its own process group, its output appended to `log`, `<folder>/exit_code` written when
+        it ends."""
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", _WRAPPER, str(folder / "exit_code"), *command],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.environment(),
+                cwd=folder,
+                start_new_session=True,
+            )
+        self._children[proc.pid] = proc
+        return proc
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -160,23 +185,17 @@ class SparkSubmitLauncher(Launcher):
         fd = os.open(args_file, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)  # it may hold a Redis password
         with os.fdopen(fd, "w") as f:
             f.write(args.to_json())
-        command = self.command(job_id, args_file, args)
-        (folder / "command.json").write_text(json.dumps(command))
-        with (folder / "driver.log").open("ab") as log:
-            proc = subprocess.Popen(
-                ["/bin/sh", "-c", _WRAPPER, str(folder / "exit_code"), *command],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.environment(),
-                cwd=folder,
-                start_new_session=True,
-            )
-        self._children[proc.pid] = proc
-        handle = ProcessHandle(self.name, job_id, str(folder), proc.pid, _start_ticks(proc.pid) or 0)
+        handle = self.start_job(job_id, folder, args_file, args)
         (folder / "handle.tmp").write_text(handle.encode())
         (folder / "handle.tmp").replace(folder / "handle")
         return Launched(handle.encode(), handle.log.as_uri())
+
+    def start_job(self, job_id: str, folder: Path, args_file: Path, args: JobArgs) -> ProcessHandle:
+        """Start the job whose folder and arguments file are ready: a spark-submit of its own."""
+        command = self.command(job_id, args_file, args)
+        (folder / "command.json").write_text(json.dumps(command))
+        proc = self.start_process(command, folder, folder / "driver.log")
+        return ProcessHandle(self.name, job_id, str(folder), proc.pid, _start_ticks(proc.pid) or 0)
 
     def _existing(self, folder: Path) -> Launched:
         """The launch of a job id submitted before (its handle appears right after the claim)."""
@@ -202,12 +221,13 @@ class SparkSubmitLauncher(Launcher):
             if code == "0":
                 return JobState.DONE, ""
             reason = job_report.failure_reason(h.log) or "no message in the log"
-            return JobState.ERROR, f"spark-submit exited with code {code}: {reason}"
+            who = "the job (in the warm Spark driver)" if h.warm else "spark-submit"
+            return JobState.ERROR, f"{who} exited with code {code}: {reason}"
         if self._alive(h):
             return JobState.RUNNING, ""
         if exit_file.exists():  # it finished between the two checks
             return self.status(handle)
-        reason = job_report.failure_reason(h.log)
+        reason = job_report.failure_reason(h.log) or self.driver_failure(h)
         return JobState.ERROR, (
             f"the job's driver process {h.pid} ended without an exit status (killed, or its machine restarted)"
             + (f": {reason}" if reason else "")
@@ -220,8 +240,12 @@ class SparkSubmitLauncher(Launcher):
         (h.folder / "cancelled").write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         if not self._alive(h):
             return
-        self._signal(h.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.cancel_grace_seconds
+        if h.warm:  # the driver cancels the job's Spark jobs and ends it; the driver itself stays
+            while time.monotonic() < deadline and not (h.folder / "exit_code").exists() and self._alive(h):
+                time.sleep(0.1)
+            return
+        self._signal(h.pid, signal.SIGTERM)
         while time.monotonic() < deadline:
             self._reap(h.pid)
             if not self._group_alive(h.pid):
@@ -232,6 +256,10 @@ class SparkSubmitLauncher(Launcher):
 
     def log_uri(self, handle: str) -> str:
         return ProcessHandle.decode(handle, self.name).log.as_uri()
+
+    def driver_failure(self, h: ProcessHandle) -> str:
+        """Why the process running the job ended, when the job's own log does not say ("" when unknown)."""
+        return ""
 
     # --- processes ---
 
