@@ -100,17 +100,20 @@ def choose(spark: SparkSession, entity_profile: EntityProfile) -> Strategy:
     return Strategy.SEQUENCE
 
 
-def join(entity_rows: DataFrame, table: FeatureRows, strategy: Strategy) -> DataFrame:
-    """For the entity rows (ROW_ID, the table's entity columns, ENTITY_TIME_NS): ROW_ID and the table's features
-    as of the row's time, for the rows that have a feature row (join it back to the entity rows on ROW_ID, left).
-    Entity and feature columns must already have the same types."""
+def join(
+    entity_rows: DataFrame, table: FeatureRows, strategy: Strategy, carry: str | None = None
+) -> DataFrame:
+    """For every entity row (ROW_ID, the table's entity columns, ENTITY_TIME_NS): ROW_ID and the table's features
+    as of the row's time, one output row per entity row. Entity and feature columns must already have the same
+    types. `carry` names a column of the entity rows passed through unchanged (what spares a join back to them)."""
     if strategy is Strategy.BROADCAST:
-        return _by_broadcast(entity_rows, table)
-    return _by_sequence(entity_rows, table)
+        return _by_broadcast(entity_rows, table, carry)
+    return _by_sequence(entity_rows, table, carry)
 
 
-def _by_broadcast(entity_rows: DataFrame, table: FeatureRows) -> DataFrame:
+def _by_broadcast(entity_rows: DataFrame, table: FeatureRows, carry: str | None) -> DataFrame:
     keys = list(table.entities)
+    carried = [F.col(carry)] if carry else []
     entity_side = entity_rows.select(F.col(ROW_ID), *[F.col(f"`{k}`") for k in keys], F.col(ENTITY_TIME_NS))
     feature_side = table.frame.select(
         *[F.col(f"`{k}`") for k in keys],
@@ -131,14 +134,29 @@ def _by_broadcast(entity_rows: DataFrame, table: FeatureRows) -> DataFrame:
         F.col(_CREATED),
         *[F.col(f"`{f}`").alias(f"v{i}") for i, f in enumerate(table.features)],
     )
-    best = candidates.groupBy(F.col(ROW_ID)).agg(F.max(ranked).alias(_BEST))
-    return best.select(F.col(ROW_ID), *[F.col(_BEST)[f"v{i}"].alias(f) for i, f in enumerate(table.features)])
+    candidates = candidates.select(F.col(ROW_ID), ranked.alias(_BEST))
+    # every entity row joins the reduction as a row without a candidate: it is kept, with what it carries, and
+    # no join back to the entity rows is needed
+    placeholders = entity_rows.select(
+        F.col(ROW_ID), F.lit(None).cast(candidates.schema[_BEST].dataType).alias(_BEST), *carried
+    )
+    if carry:
+        candidates = candidates.withColumn(carry, F.lit(None).cast(entity_rows.schema[carry].dataType))
+    best = placeholders.unionByName(candidates).groupBy(F.col(ROW_ID))
+    best = best.agg(F.max(_BEST).alias(_BEST), *[F.first(c, ignorenulls=True).alias(carry) for c in carried])
+    return best.select(
+        F.col(ROW_ID),
+        *carried,
+        *[F.col(_BEST)[f"v{i}"].alias(f) for i, f in enumerate(table.features)],
+    )
 
 
-def _by_sequence(entity_rows: DataFrame, table: FeatureRows) -> DataFrame:
+def _by_sequence(entity_rows: DataFrame, table: FeatureRows, carry: str | None) -> DataFrame:
     keys = [F.col(f"`{e}`") for e in table.entities]
+    carried = [F.col(carry)] if carry else []
     entity_side = entity_rows.select(
         F.col(ROW_ID),
+        *carried,
         *keys,
         F.col(ENTITY_TIME_NS).alias(_TIME),
         F.lit(1).alias(_KIND),
@@ -150,6 +168,7 @@ def _by_sequence(entity_rows: DataFrame, table: FeatureRows) -> DataFrame:
         feature_frame = feature_frame.where(k.isNotNull())
     feature_side = feature_frame.select(
         F.lit(None).cast("long").alias(ROW_ID),
+        *([F.lit(None).cast(entity_rows.schema[carry].dataType).alias(carry)] if carry else []),
         *keys,
         F.col(EVENT_TIME_NS).alias(_TIME),
         F.lit(0).alias(_KIND),
@@ -166,11 +185,13 @@ def _by_sequence(entity_rows: DataFrame, table: FeatureRows) -> DataFrame:
     sequenced = entity_side.unionByName(feature_side).withColumn(
         _LAST, F.last(F.col(_FEATURES), ignorenulls=True).over(order)
     )
-    usable = (F.col(_KIND) == 1) & F.col(f"{_LAST}.event_ns").isNotNull()
+    usable = F.col(f"{_LAST}.event_ns").isNotNull()
     if table.max_age_seconds > 0:
         max_age_ns = F.lit(table.max_age_seconds * 1_000_000_000)
         usable = usable & (F.col(_TIME) - F.col(f"{_LAST}.event_ns") <= max_age_ns)
-    return sequenced.where(usable).select(F.col(ROW_ID), *[F.col(_LAST)[f].alias(f) for f in table.features])
+    return sequenced.where(F.col(_KIND) == 1).select(
+        F.col(ROW_ID), *carried, *[F.when(usable, F.col(_LAST)[f]).alias(f) for f in table.features]
+    )
 
 
 def _feature_struct_type(table: FeatureRows) -> T.StructType:

@@ -26,6 +26,8 @@ from provender.jobs.entrypoint import spark_main
 from provender.jobs.job_args import FeatureSelection, RetrievalJobArgs
 from provender.jobs.typed_columns import convert
 
+_ENTITY = "__entity_row"
+
 
 @dataclass(frozen=True)
 class RetrievalSummary:
@@ -75,15 +77,19 @@ def _entity_rows(spark: SparkSession, args: RetrievalJobArgs) -> tuple[DataFrame
     )
 
 
-def _typed_entities(entity_rows: DataFrame, sel: FeatureSelection) -> DataFrame:
-    """ROW_ID, ENTITY_TIME_NS and the table's entity columns in their declared types (a bad value: null key)."""
+def _typed_entities(entity_rows: DataFrame, sel: FeatureSelection, carry: str | None = None) -> DataFrame:
+    """ROW_ID, ENTITY_TIME_NS and the table's entity columns in their declared types (a bad value: null key),
+    and the `carry` column when given."""
     typed = [
         convert(
             e.name, entity_rows.schema[e.name].dataType, e.value_type, "entity_source entity"
         ).value.alias(e.name)
         for e in sel.table.entities
     ]
-    return entity_rows.select(F.col(point_in_time.ROW_ID), F.col(point_in_time.ENTITY_TIME_NS), *typed)
+    carried = [F.col(carry)] if carry else []
+    return entity_rows.select(
+        F.col(point_in_time.ROW_ID), F.col(point_in_time.ENTITY_TIME_NS), *carried, *typed
+    )
 
 
 def _feature_rows(spark: SparkSession, sel: FeatureSelection) -> point_in_time.FeatureRows:
@@ -120,26 +126,40 @@ def _feature_rows(spark: SparkSession, sel: FeatureSelection) -> point_in_time.F
     )
 
 
+def _strategy(spark: SparkSession, typed: DataFrame, sel: FeatureSelection) -> point_in_time.Strategy:
+    entity_profile = point_in_time.profile(typed, [e.name for e in sel.table.entities])
+    strategy = point_in_time.choose(spark, entity_profile)
+    print(f"point-in-time join of {sel.table.name}: {strategy.value} ({entity_profile})", flush=True)
+    return strategy
+
+
 def run(spark: SparkSession, args: RetrievalJobArgs) -> RetrievalSummary:
     began = time.monotonic()
     sources.configure_session(spark)
     entity_rows, original = _entity_rows(spark, args)
-    # Cached: ROW_ID must be the same wherever the rows are read again (profile, every join, the output).
-    entity_rows = entity_rows.persist()
+    # The entity source's columns ride through the first table's join in one struct: no join back to them.
+    # Cached: ROW_ID must be the same wherever the rows are read again (profiles, every join).
+    keys = sorted({e.name for sel in args.tables for e in sel.table.entities})
+    entity_rows = entity_rows.select(
+        F.col(point_in_time.ROW_ID),
+        F.col(point_in_time.ENTITY_TIME_NS),
+        *[F.col(f"`{k}`") for k in keys],
+        F.struct(*[F.col(f"`{c}`") for c in original]).alias(_ENTITY),
+    ).persist()
     try:
-        result = entity_rows.select(F.col(point_in_time.ROW_ID), *[F.col(f"`{c}`") for c in original])
-        for sel in args.tables:
+        first, *others = args.tables
+        typed = _typed_entities(entity_rows, first, _ENTITY)
+        result = point_in_time.join(
+            typed, _feature_rows(spark, first), _strategy(spark, typed, first), _ENTITY
+        )
+        for sel in others:
             typed = _typed_entities(entity_rows, sel)
-            strategy = point_in_time.choose(
-                spark, point_in_time.profile(typed, [e.name for e in sel.table.entities])
-            )
-            print(f"point-in-time join of {sel.table.name}: {strategy.value}", flush=True)
-            matches = point_in_time.join(typed, _feature_rows(spark, sel), strategy)
-            result = result.join(matches, on=point_in_time.ROW_ID, how="left")
-        out_columns = [F.col(f"`{c}`") for c in original]
+            features = point_in_time.join(typed, _feature_rows(spark, sel), _strategy(spark, typed, sel))
+            result = result.join(features, on=point_in_time.ROW_ID, how="left")
+        out_columns = [F.col(f"{_ENTITY}.`{c}`").alias(c) for c in original]
         out_columns += [F.col(output_column(s.table.name, f)) for s in args.tables for f in s.features]
         result.select(*out_columns).write.mode("overwrite").parquet(sources.spark_path(args.output_location))
-        count = entity_rows.count()  # from the cache the joins filled
+        count = entity_rows.count()  # from the cache
     finally:
         entity_rows.unpersist()
     summary = RetrievalSummary(
