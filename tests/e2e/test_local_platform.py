@@ -132,6 +132,11 @@ def test_local_up_quickstart_status_down(tmp_path):
     finally:
         down = provender("local", "down", "--dir", str(home))
     assert down.returncode == 0 and "stopped=yes" in down.stdout
+    # the quickstart's jobs ran in the warm Spark driver, which `down` stopped too
+    logs = [p.read_text() for p in (home / "jobs").glob("*/driver.log") if p.parent.name != ".warm-driver"]
+    assert logs and all("running in the warm driver" in log for log in logs)
+    driver = json.loads((home / "jobs" / ".warm-driver" / "handle").read_text())
+    assert not Path(f"/proc/{driver['pid']}").exists()
     after = provender("local", "status", "--dir", str(home))
     assert after.returncode == 3 and "not running" in after.stdout
     relocated = home / "postgres" / "pgdata.location"  # when root, the cluster may live elsewhere

@@ -134,6 +134,10 @@ class LocalPlatform:
             pid = state.pids.pop(name, None)
             if pid:
                 terminate(pid)
+            if name == "core":  # and the Spark driver Core kept warm for its jobs
+                from provender.core.launchers.local import LocalLauncher
+
+                LocalLauncher(self.dir / "jobs").stop_warm_driver()
         EmbeddedPostgres(self.dir / "postgres", port=state.postgres_port).stop()
         (self.dir / STATE_FILE).unlink(missing_ok=True)
         return True
