@@ -142,7 +142,9 @@ def _by_broadcast(entity_rows: DataFrame, table: FeatureRows, carry: str | None)
     )
     if carry:
         candidates = candidates.withColumn(carry, F.lit(None).cast(entity_rows.schema[carry].dataType))
-    best = placeholders.unionByName(candidates).groupBy(F.col(ROW_ID))
+    # partitioned by row first, the reduction sorts once and skips a partial reduction per scan task (which would
+    # sort without reducing much: the candidates of one entity row come from all over the feature rows)
+    best = placeholders.unionByName(candidates).repartition(F.col(ROW_ID)).groupBy(F.col(ROW_ID))
     best = best.agg(F.max(_BEST).alias(_BEST), *[F.first(c, ignorenulls=True).alias(carry) for c in carried])
     return best.select(
         F.col(ROW_ID),
