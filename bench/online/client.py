@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import sys
 import time
@@ -31,6 +32,19 @@ TABLES = {"a": (TABLE_A, FEATURES_A), "b": (TABLE_B, FEATURES_B)}
 
 def _identity(data: bytes) -> bytes:
     return data
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc; 0 where unreadable)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -131,7 +145,12 @@ def latency(config: dict) -> dict:
 
 
 async def _throughput_once(
-    targets: list[str], method: str, payloads: list[bytes], concurrency: int, seconds: float
+    targets: list[str],
+    method: str,
+    payloads: list[bytes],
+    concurrency: int,
+    seconds: float,
+    pids: dict[str, list[int]],
 ) -> dict:
     channels = [grpc.aio.insecure_channel(t) for t in targets]
     calls = [
@@ -153,32 +172,53 @@ async def _throughput_once(
 
     for i in range(WARMUP):  # warm every channel
         await calls[i % len(calls)](payloads[i % len(payloads)], timeout=10)
+    cpu_before = {name: cpu_seconds(p) for name, p in pids.items()}
     begin = time.perf_counter()
     stop_at = begin + seconds
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
     elapsed = time.perf_counter() - begin
+    # CPU time per call of the server processes and of Redis (ticks of 10 ms: thousands of calls per level)
+    cpu_us = {
+        name: (cpu_seconds(p) - cpu_before[name]) / max(1, len(latencies)) * 1e6 for name, p in pids.items()
+    }
     for c in channels:
         await c.close()
-    return {"concurrency": concurrency, "calls_per_s": len(latencies) / elapsed, **summary(latencies)}
+    return {
+        "concurrency": concurrency,
+        "calls_per_s": len(latencies) / elapsed,
+        "cpu_us_per_call": cpu_us,
+        **summary(latencies),
+    }
 
 
 def throughput(config: dict) -> dict:
     rng = random.Random(13)
     spec = config["throughput"]
     online_payloads = online_requests(rng, config["entities"], 1, "a")
+    pids = config.get("pids", {})
+    me = [os.getpid()]
+    serving_pids = {"server": pids.get("serving", []), "redis": pids.get("redis", []), "client": me}
+    bare_pids = {"server": pids.get("bare", []), "client": me}
     out: dict = {"serving": [], "bare": []}
     for concurrency in spec["concurrency"]:
         out["serving"].append(
             asyncio.run(
                 _throughput_once(
-                    config["serving"], ONLINE_METHOD, online_payloads, concurrency, spec["seconds"]
+                    config["serving"],
+                    ONLINE_METHOD,
+                    online_payloads,
+                    concurrency,
+                    spec["seconds"],
+                    serving_pids,
                 )
             )
         )
         if config.get("bare"):
             out["bare"].append(
                 asyncio.run(
-                    _throughput_once([config["bare"]], BARE_METHOD, [b""], concurrency, spec["seconds"])
+                    _throughput_once(
+                        [config["bare"]], BARE_METHOD, [b""], concurrency, spec["seconds"], bare_pids
+                    )
                 )
             )
     return out

@@ -7,7 +7,10 @@ and a client in another process, which measures in the same run:
   throughput for 1 row x 10 features (the best calls/s whose p99 <= 10 ms, over a few concurrency levels);
 - floor 1, Redis straight: the same lookups with redis-py + hiredis (pipelined HMGET, no gRPC, no protobuf);
 - floor 2, gRPC: an empty unary call to a bare grpcio server of the same kind (bench/online/bare_server.py);
-- a second Serving replica (a second process): throughput of two replicas over one.
+- a second Serving replica (a second process): throughput of two replicas over one;
+- CPU time per call of Serving, the bare server, Redis and the client at the throughput levels reported (from
+  /proc), and from it the replica figure on paper: a process is held to one core by the GIL, replicas share
+  nothing but Redis.
 Prints one summary line per figure, with its target and ratio; exits 0 whatever the figures (it measures).
 
 Usage: python bench/online/run.py [--entities N] [--quick] [--seconds S] [--json PATH]
@@ -201,6 +204,14 @@ def report(results: dict, replicas: dict | None, entities: int) -> list[str]:
             f"{TARGET_THROUGHPUT_RATIO} at p99 <= {TARGET_THROUGHPUT_P99_MS} ms: "
             f"{verdict(ratio >= TARGET_THROUGHPUT_RATIO and serving['p99_ms'] <= TARGET_THROUGHPUT_P99_MS)})"
         )
+        cpu, bare_cpu = serving.get("cpu_us_per_call", {}), bare.get("cpu_us_per_call", {})
+        if cpu.get("server") and bare_cpu.get("server"):
+            lines.append(
+                f"CPU per call at those levels: Serving {cpu['server']:.0f} us + Redis {cpu.get('redis', 0):.0f} us"
+                f" + client {cpu.get('client', 0):.0f} us; bare gRPC server {bare_cpu['server']:.0f} us + client "
+                f"{bare_cpu.get('client', 0):.0f} us; bare / Serving server CPU = "
+                f"{bare_cpu['server'] / cpu['server']:.2f}"
+            )
         if replicas:
             two = best_under_p99(replicas["throughput"]["serving"], TARGET_THROUGHPUT_P99_MS)
             scale = two["calls_per_s"] / serving["calls_per_s"]
@@ -209,7 +220,24 @@ def report(results: dict, replicas: dict | None, entities: int) -> list[str]:
                 f"{serving['calls_per_s']:.0f} calls/s = x{scale:.2f} on {os.cpu_count()} cores shared with the "
                 f"client and Redis (target x2 given a second core)"
             )
+            if cpu.get("server"):
+                lines.append(paper_replicas(cpu, two.get("cpu_us_per_call", {})))
     return lines
+
+
+def paper_replicas(one: dict, two: dict) -> str:
+    """The replica figure on paper, from CPU per call: a Serving process runs its Python under one GIL, so it
+    uses at most one core; replicas share nothing but Redis. Given a core each (and cores for the client and
+    Redis), N replicas serve N x one replica's calls/s until Redis saturates its own core."""
+    server, redis_us = one["server"], max(one.get("redis", 0.0), 1e-9)
+    per_process = 1e6 / server
+    two_server = two.get("server", server)
+    return (
+        f"serving replicas on paper: one process is held to one core by the GIL: <= 1e6 / {server:.0f} us = "
+        f"{per_process:.0f} calls/s; two processes on two free cores: <= {2 * per_process:.0f} calls/s = x2.00 "
+        f"(CPU per call with 2 processes {two_server:.0f} us vs {server:.0f} us with 1: nothing shared but "
+        f"Redis, which spends {redis_us:.0f} us per call: x2 holds up to {1e6 / redis_us:.0f} calls/s)"
+    )
 
 
 def main() -> int:
@@ -252,7 +280,7 @@ def main() -> int:
         log(f"loaded in {took:.1f} s ({entities / took:.0f} entities/s); Redis used_memory {memory}")
         client.close()
 
-        def serving(name: str) -> str:
+        def serving(name: str) -> tuple[str, int]:
             port = free_port()
             proc = start_process(
                 [sys.executable, "-m", "provender.serving.main", "--host", "127.0.0.1", "--port", str(port),
@@ -261,18 +289,20 @@ def main() -> int:
             )  # fmt: skip
             stack.callback(stop_process, proc)
             wait_serving(f"127.0.0.1:{port}", proc)
-            return f"127.0.0.1:{port}"
+            return f"127.0.0.1:{port}", proc.pid
 
-        serving_1 = serving("serving-1")
+        serving_1, pid_1 = serving("serving-1")
         bare_port = free_port()
         bare_log = work / "bare.log"
         bare = start_process([sys.executable, str(HERE / "bare_server.py"), str(bare_port)], bare_log)
         stack.callback(stop_process, bare)
         wait_ready_line(bare, bare_log)
 
+        redis_pids = [redis_server.pid] if redis_server.pid else []
         config = {
             "serving": [serving_1],
             "bare": f"127.0.0.1:{bare_port}",
+            "pids": {"serving": [pid_1], "bare": [bare.pid], "redis": redis_pids},
             "redis_port": redis_server.port,
             "entities": entities,
             "grpc_samples": int(3000 * scale),
@@ -283,10 +313,11 @@ def main() -> int:
         results = run_client(config)
         replicas = None
         if not args.no_replicas:
-            serving_2 = serving("serving-2")
+            serving_2, pid_2 = serving("serving-2")
             log("measuring throughput of two Serving processes")
             replicas = run_client(
                 {"serving": [serving_1, serving_2], "entities": entities,
+                 "pids": {"serving": [pid_1, pid_2], "redis": redis_pids},
                  "throughput": {"seconds": seconds, "concurrency": [2, 4, 8, 16]}}
             )  # fmt: skip
         for line in report(results, replicas, entities):

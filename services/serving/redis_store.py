@@ -86,7 +86,8 @@ class RedisStore:
     # reads -----------------------------------------------------------------------------------------------
 
     def hmget_many(self, commands: Sequence[Command]) -> list[Reply]:
-        """One reply per command, in order; a key holding something else than a hash reads as absent."""
+        """One reply per command, in order, with one entry per field; a key holding something else than a hash
+        reads as absent (every entry None)."""
         if not commands:
             return []
         try:
@@ -111,10 +112,11 @@ class RedisStore:
     def _hmget_standalone(self, commands: Sequence[Command]) -> list[Reply]:
         assert self._pool is not None
         replies = self._pool.call(b"".join([fields.pack(key) for key, fields in commands]), len(commands))
-        for i, reply in enumerate(replies):
-            if not isinstance(reply, list):  # WRONGTYPE: the key holds something else than a hash
-                log.warning("Redis refused an HMGET: %s", reply)
-                replies[i] = []
+        if list(map(type, replies)).count(list) != len(replies):
+            for i, reply in enumerate(replies):
+                if not isinstance(reply, list):  # WRONGTYPE: the key holds something else than a hash
+                    log.warning("Redis refused an HMGET: %s", reply)
+                    replies[i] = [None] * len(commands[i][1].fields)
         return replies
 
     def _hmget_cluster(self, commands: Sequence[Command]) -> list[Reply]:
@@ -123,10 +125,10 @@ class RedisStore:
             pipe.hmget(key, fields.fields)
         replies = pipe.execute(raise_on_error=False)
         out: list[Reply] = []
-        for reply in replies:
+        for (_, fields), reply in zip(commands, replies, strict=True):
             if isinstance(reply, redis.ResponseError) and not isinstance(reply, _REDIS_ERRORS):
                 log.warning("Redis refused an HMGET: %s", reply)
-                out.append([])
+                out.append([None] * len(fields.fields))
             elif isinstance(reply, BaseException):
                 raise reply
             else:

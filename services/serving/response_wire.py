@@ -8,12 +8,13 @@ would build.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 from provender.jobs.redis_layout import SMALL_VARINTS as _SMALL
 from provender.jobs.redis_layout import length_prefix as _len
 from provender.jobs.redis_layout import varint as _varint
-from provender.serving.lookup import FieldStatus, OnlineResult
+from provender.serving.lookup import EntityRow, FieldStatus, OnlineResult, ResolvedFeature
 
 
 def _ld(tag: bytes, payload: bytes) -> bytes:
@@ -37,9 +38,10 @@ class _Key:
     the `statuses` entry (FieldValues field 2) of each status, the `fields` entry with an empty Value, and
     the head of a `fields` entry for each value length seen so far."""
 
-    __slots__ = ("empty_entry", "heads", "key", "present", "status_entries")
+    __slots__ = ("empty_entry", "heads", "key", "label", "present", "status_entries")
 
     def __init__(self, label: str) -> None:
+        self.label = label
         self.key = _ld(_T1_LEN, label.encode())
         self.empty_entry = _ld(_T1_LEN, self.key + b"\x12\x00")
         self.status_entries = tuple(_ld(_T2_LEN, self.key + _T2_VARINT + _varint(int(s))) for s in _STATUSES)
@@ -61,51 +63,102 @@ def _key(label: str) -> _Key:
 
 
 _PRESENT = int(FieldStatus.PRESENT)
+MAX_CACHED_FEATURE_LISTS = 4096
+# id(feature list) -> (the list, its keys): a lookup plan's feature list is the same object call after call.
+# The list is held so that its id cannot be reused while it is cached.
+_feature_keys: dict[int, tuple[list[ResolvedFeature], list[_Key]]] = {}
+
+
+def _keys_of(features: list[ResolvedFeature]) -> list[_Key]:
+    hit = _feature_keys.get(id(features))
+    if hit is not None and hit[0] is features:
+        return hit[1]
+    keys = [_key(f.label) for f in features]
+    if len(_feature_keys) >= MAX_CACHED_FEATURE_LISTS:
+        _feature_keys.clear()
+    _feature_keys[id(features)] = (features, keys)
+    return keys
 
 
 def online_response(result: OnlineResult) -> bytes:
     """Serialized feast.serving.GetOnlineFeaturesResponse: one FieldValues per row, entity fields echoed
     with PRESENT, features under "table:feature"."""
-    keys = [_key(f.label) for f in result.features]
-    n = len(keys)
-    heads = [k.heads for k in keys]
-    presents = [k.present for k in keys]
-    present_row = [_PRESENT] * n
-    values = result.values
-    statuses = result.statuses
+    keys = _keys_of(result.features)
+    n_rows = len(result.rows)
+    if result.all_present:
+        feature_parts = _present_rows(keys, result.values, n_rows)
+    else:
+        feature_parts = _mixed_rows(keys, result.values, result.statuses, n_rows)
     out: list[bytes] = []
-    add_row = out.append
-    lo = 0
-    for row in result.rows:
+    for entities, features in zip(_entity_parts(result.rows), feature_parts, strict=True):
+        out += (_T1_LEN, _len(len(entities) + len(features)), entities, features)
+    return b"".join(out)
+
+
+def _entity_parts(rows: Sequence[EntityRow]) -> list[bytes]:
+    """Per row, the `fields` and `statuses` entries echoing its entity values with PRESENT."""
+    out: list[bytes] = []
+    for row in rows:
         parts: list[bytes] = []
         for name, value in row.fields.items():
             k = _key(name)
             parts += (k.head(len(value)), value, k.present)
-        hi = lo + n
-        if statuses[lo:hi] == present_row:
-            # Every feature present: interleave heads, values and status entries with slice assignments.
-            row_values = values[lo:hi]
-            row_heads = list(map(dict.get, heads, map(len, row_values)))
-            if None in row_heads:
-                row_heads = [k.head(len(v)) for k, v in zip(keys, row_values, strict=True)]
-            block: list[bytes] = [b""] * (3 * n)
-            block[0::3] = row_heads
-            block[1::3] = row_values
-            block[2::3] = presents
-            parts += block
-        else:
-            for i in range(lo, hi):
-                k = keys[i - lo]
-                status = statuses[i]
-                if status == _PRESENT:
-                    value = values[i]
-                    parts += (k.head(len(value)), value, k.present)
-                else:
-                    parts += (k.empty_entry, k.status_entries[status])
-        lo = hi
-        body = b"".join(parts)
-        add_row(_T1_LEN + _len(len(body)) + body)
-    return b"".join(out)
+        out.append(b"".join(parts))
+    return out
+
+
+def _present_rows(keys: list[_Key], values: list[bytes], n_rows: int) -> list[bytes]:
+    """Per row, the entries of its features when every one is PRESENT."""
+    n = len(keys)
+    lengths = list(map(len, values))
+    if n_rows > 1:
+        # Values of fixed-width types (FLOAT, DOUBLE, BOOL, ...) have the same lengths in every row: one
+        # %-template for the rows, every byte around the values written once.
+        try:
+            all_lengths = bytes(lengths)
+        except ValueError:  # a value of 256 bytes or more
+            all_lengths = None
+        signature = all_lengths[:n] if all_lengths is not None else None
+        if signature is not None and all_lengths == signature * n_rows:
+            template = _row_template(tuple(k.label for k in keys), signature)
+            return [template % tuple(values[lo : lo + n]) for lo in range(0, n * n_rows, n)]
+    # Heads, values and status entries interleaved with slice assignments over the whole response.
+    heads = list(map(dict.get, [k.heads for k in keys] * n_rows, lengths))
+    if None in heads:  # a value length not seen yet for its key
+        heads = [k.head(v) for k, v in zip(keys * n_rows, lengths, strict=True)]
+    block: list[bytes] = [b""] * (3 * len(values))
+    block[0::3] = heads
+    block[1::3] = values
+    block[2::3] = [k.present for k in keys] * n_rows
+    step = 3 * n
+    join = b"".join
+    return [join(block[lo : lo + step]) for lo in range(0, len(block), step)]
+
+
+@lru_cache(maxsize=1024)
+def _row_template(labels: tuple[str, ...], lengths: bytes) -> bytes:
+    """A bytes %-template of one row's feature entries, all PRESENT, for values of these lengths (%b each)."""
+    parts: list[bytes] = []
+    for label, n in zip(labels, lengths, strict=True):
+        k = _key(label)
+        parts += (k.head(n).replace(b"%", b"%%"), b"%b", k.present.replace(b"%", b"%%"))
+    return b"".join(parts)
+
+
+def _mixed_rows(keys: list[_Key], values: list[bytes], statuses: list[int], n_rows: int) -> list[bytes]:
+    n = len(keys)
+    out: list[bytes] = []
+    for lo in range(0, n * n_rows, n):
+        parts: list[bytes] = []
+        for f, k in enumerate(keys):
+            status = statuses[lo + f]
+            if status == _PRESENT:
+                value = values[lo + f]
+                parts += (k.head(len(value)), value, k.present)
+            else:
+                parts += (k.empty_entry, k.status_entries[status])
+        out.append(b"".join(parts))
+    return out
 
 
 def columnar_response(result: OnlineResult) -> bytes:

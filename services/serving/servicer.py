@@ -52,10 +52,11 @@ class ServingServicer:
         request = _parse(serving_pb2.GetOnlineFeaturesRequestV2, data)
         rows = [
             EntityRow(
-                {name: value.SerializeToString() for name, value in row.fields.items()},
+                {name: fields[name].SerializeToString() for name in fields},
                 _timestamp_ns(row.timestamp) if row.HasField("timestamp") else 0,
             )
             for row in request.entity_rows
+            for fields in (row.fields,)  # iterating a map's keys is faster than its items()
         ]
         features = [(f.feature_table, f.name) for f in request.features]
         result = self._lookup.lookup(OnlineRequest(request.project, features, rows), api="feast")

@@ -33,41 +33,61 @@ def _split(method: str) -> tuple[str, str]:
 
 
 class ServerInterceptor(grpc.ServerInterceptor):
-    """Maps errors to status codes and records per-method latency and counts."""
+    """Maps errors to status codes and records per-method latency and counts.
+
+    The wrapped handler of each method is built once and reused: grpc asks the interceptor on every call, and
+    the servers' handlers do not change once they are started.
+    """
 
     def __init__(self, metrics: RpcMetrics | None = None) -> None:
         self._metrics = metrics
+        self._handlers: dict[str, Any] = {}
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
-        handler = continuation(details)
-        if handler is None or handler.unary_unary is None:
-            return handler
         method = details.method
+        handler = self._handlers.get(method)
+        if handler is None:
+            handler = continuation(details)
+            if handler is not None:  # unknown methods are not kept: clients may send any name
+                handler = self._handlers[method] = self._wrap(method, handler)
+        return handler
+
+    def _wrap(self, method: str, handler: Any) -> Any:
+        if handler.unary_unary is None:
+            return handler
         if method.startswith(HEALTH_PREFIX) or method.startswith(REFLECTION_PREFIX):
             return handler
         service, name = _split(method)
         inner = handler.unary_unary
-        metrics = self._metrics
+        observe = self._metrics.for_method(service, name) if self._metrics is not None else None
+        perf_counter = time.perf_counter
+        ok = grpc.StatusCode.OK.name
 
         def call(request: Any, context: grpc.ServicerContext) -> Any:
-            start = time.perf_counter()
-            code = grpc.StatusCode.OK
+            start = perf_counter()
+            code = ok
             try:
                 return inner(request, context)
             except ProvenderError as e:
-                code = status_code_of(e)
-                context.abort(code, e.message)
+                status = status_code_of(e)
+                code = status.name
+                context.abort(status, e.message)
             except NotImplementedError:
                 # The generated base servicer raises this for a method the server does not implement.
-                code = grpc.StatusCode.UNIMPLEMENTED
-                context.abort(code, f"{service}/{name} is not implemented by this server")
+                code = grpc.StatusCode.UNIMPLEMENTED.name
+                context.abort(
+                    grpc.StatusCode.UNIMPLEMENTED, f"{service}/{name} is not implemented by this server"
+                )
             except Exception as e:
-                code = grpc.StatusCode.INTERNAL
+                code = grpc.StatusCode.INTERNAL.name
                 log.exception("unhandled error in %s", method, extra={"rpc": method})
-                context.abort(code, f"internal error in {name} ({type(e).__name__}); see the server log")
+                context.abort(
+                    grpc.StatusCode.INTERNAL,
+                    f"internal error in {name} ({type(e).__name__}); see the server log",
+                )
             finally:
-                if metrics is not None:
-                    metrics.observe(service, name, code.name, time.perf_counter() - start)
+                if observe is not None:
+                    observe(code, perf_counter() - start)
 
         return grpc.unary_unary_rpc_method_handler(
             call,

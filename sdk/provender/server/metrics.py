@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 
 # Buckets from 0.1 ms to 10 s: serving calls sit around a millisecond, registry writes around 10 ms.
@@ -32,6 +35,23 @@ class RpcMetrics:
     def observe(self, service: str, method: str, code: str, seconds: float) -> None:
         self.requests.labels(service, method, code).inc()
         self.latency.labels(service, method, code).observe(seconds)
+
+    def for_method(self, service: str, method: str) -> Callable[[str, float], None]:
+        """`observe` for one method, `(code, seconds)`, its labelled children looked up once per code (the label
+        lookup costs more than the observation on a sub-millisecond call)."""
+        children: dict[str, tuple[Any, Any]] = {}
+
+        def observe(code: str, seconds: float) -> None:
+            pair = children.get(code)
+            if pair is None:
+                pair = children[code] = (
+                    self.requests.labels(service, method, code),
+                    self.latency.labels(service, method, code),
+                )
+            pair[0].inc()
+            pair[1].observe(seconds)
+
+        return observe
 
 
 def serve_metrics(port: int, host: str = "0.0.0.0", registry: CollectorRegistry = REGISTRY) -> None:
