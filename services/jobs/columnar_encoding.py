@@ -95,7 +95,13 @@ def varints(values: np.ndarray) -> pa.BinaryArray:
 
 def concat(*parts: pa.Array | bytes) -> pa.BinaryArray:
     """Row-wise concatenation of binary columns and constant bytes (null when any part is null)."""
-    args = [pa.scalar(p, pa.binary()) if isinstance(p, bytes) else p for p in parts]
+    merged: list[pa.Array | bytes] = []
+    for p in parts:  # adjacent constants as one: fewer arguments to join
+        if isinstance(p, bytes) and merged and isinstance(merged[-1], bytes):
+            merged[-1] += p
+        else:
+            merged.append(p)
+    args = [pa.scalar(p, pa.binary()) if isinstance(p, bytes) else p for p in merged]
     if not any(isinstance(a, pa.Array) for a in args):
         raise ValueError("concat needs at least one column")
     return pc.binary_join_element_wise(*args, _EMPTY)

@@ -220,18 +220,22 @@ def _writer(
         received = [b for b in batches if b.num_rows]
         if received:
             rows = pa.Table.from_batches(received).combine_chunks()
+            del received
             rows, keys = latest_per_key(rows, encode_keys(rows, project, table))
             sink = RedisSink(redis_url, ts_field, ex_field)
             try:
+                order = sink.write_order(keys)
+                if order is not None:
+                    rows, keys = rows.take(order), keys.take(order)
                 for start in range(0, rows.num_rows, WRITE_SLICE_ROWS):
                     encoded = encode_rows(
                         rows.slice(start, WRITE_SLICE_ROWS), keys.slice(start, WRITE_SLICE_ROWS), table
                     )
-                    result = sink.write(encoded)
-                    written += result.written
-                    stale += result.stale
+                    sink.send(encoded)  # returns while Redis writes it: the next slice is encoded meanwhile
                     max_event = max(max_event, int(encoded.event_ns.max()))
                     lag = lag + metrics_push.LagCounts.of_event_times(encoded.event_ns, time.time_ns())
+                result = sink.flush()
+                written, stale = result.written, result.stale
             finally:
                 sink.close()
         yield pa.RecordBatch.from_pydict(

@@ -1,32 +1,39 @@
 """Writing encoded table rows to the online store, atomically per key, never over a newer row.
 
-A Lua script applies the write rule of PROTOCOL.md to each key atomically: it reads the stored `_ts:<table>`,
-skips the row when the stored event time is newer, else sets `_ts`, `_ex` and the non-null features, deletes the table's fields that
-are null in the row (the hash shows exactly the latest row), and sets EXPIREAT to the latest of the key's
-expiries (no expiry when the table's max_age is 0, and none added to a key that already has none).
+A Lua script applies the write rule of PROTOCOL.md to each key atomically: it skips the row when the stored
+`_ts:<table>` is newer, else sets `_ts`, `_ex` and the non-null features, deletes the table's fields that are null
+in the row (the hash shows exactly the latest row), and sets EXPIREAT to the latest of the key's expiries (no expiry
+when the table's max_age is 0, and none added to a key that already has none). A key that does not exist yet takes
+the short way: one HSET and one EXPIREAT.
 
-On a single Redis one script call handles KEYS_PER_CALL keys, and the calls of a whole batch are built as one RESP
-buffer with pyarrow (no per-row Python) and sent on one connection; on a Redis Cluster each key gets its own call
-(the keys of a call must share a slot), routed by a redis-py cluster pipeline.
+One script call carries up to KEYS_PER_CALL keys. The calls of a batch are built as one RESP buffer per Redis node
+with pyarrow (no per-row Python) and written on one connection per node. On a Redis Cluster the keys of one call
+share a hash slot (a call's keys must), each primary gets the calls of its slots, and the primaries work at once;
+a call redirected by a resharding (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) is written again key by key through redis-py,
+which follows redirections. `send` returns once a batch is on the wire and the batch before it is answered, so that
+the caller encodes the next batch while Redis writes this one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import redis
 from redis.cluster import ClusterNode, RedisCluster
+from redis.connection import AbstractConnection
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from provender.errors import Unavailable
 from provender.jobs.columnar_encoding import concat, join_groups
 from provender.redis_url import RedisTarget, parse_redis_url
 
-# One call writes the rows of several keys (KEYS). ARGV: 1 ts field, 2 ex field, 3 number of features F, 4..3+F the
-# feature fields, then per key (stride 5+F): event seconds, event nanos, ts bytes, ex bytes ("" = none), EXPIREAT
-# seconds ("0" = no expiry), F values ("" = null: the field is deleted). Returns how many keys were written.
+# One call writes the rows of several keys (KEYS). ARGV: 1 the ts field, 2 the ex field, 3 "1" when the table has
+# an expiry (max_age > 0) else "0", 4 the number of features F, 5..4+F the feature fields, then per key (stride 3+F):
+# EXPIREAT seconds ("0" = no expiry), ts bytes, ex bytes, F values ("" = null: the field is deleted).
+# Returns how many keys were written.
 WRITE_ROWS_LUA = r"""
 local function varint(b, i)
   local groups = {}
@@ -58,47 +65,87 @@ local function timestamp(b)
   return s, n
 end
 
-local ts_field, ex_field, nf = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local call = redis.call
+local ts_field, ex_field, has_ex, nf = ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(ARGV[4])
 local fields = {}
-for j = 1, nf do fields[j] = ARGV[3 + j] end
-local stride = 5 + nf
+for j = 1, nf do fields[j] = ARGV[4 + j] end
+-- the HSET arguments of a row without nulls: filled in for each key
+local set = {ts_field, false}
+if has_ex then set[3] = ex_field; set[4] = false end
+local base = #set
+for j = 1, nf do set[base + 2 * j - 1] = fields[j]; set[base + 2 * j] = false end
+local stride = 3 + nf
 local written = 0
 for k = 1, #KEYS do
   local key = KEYS[k]
-  local o = 3 + nf + (k - 1) * stride
-  local stored = redis.call('HGET', key, ts_field)
+  local o = 4 + nf + (k - 1) * stride
+  local ts = ARGV[o + 2]
+  local current = call('EXPIRETIME', key)  -- -2: no such key, -1: no expiry
   local newer = false
-  if stored then
-    local s, n = timestamp(stored)
-    local new_s, new_n = tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2])
-    newer = s > new_s or (s == new_s and n > new_n)
+  if current ~= -2 then
+    local stored = call('HGET', key, ts_field)
+    if stored and stored ~= ts then
+      local s, n = timestamp(stored)
+      local new_s, new_n = timestamp(ts)
+      newer = s > new_s or (s == new_s and n > new_n)
+    end
   end
   if not newer then
-    local current = redis.call('EXPIRETIME', key)
-    local set = {ts_field, ARGV[o + 3]}
-    local del = {}
-    if ARGV[o + 4] ~= '' then set[#set + 1] = ex_field; set[#set + 1] = ARGV[o + 4] else del[#del + 1] = ex_field end
+    local del = nil
+    set[2] = ts
+    if has_ex then set[4] = ARGV[o + 3] end
     for j = 1, nf do
-      local v = ARGV[o + 5 + j]
-      if v == '' then del[#del + 1] = fields[j] else set[#set + 1] = fields[j]; set[#set + 1] = v end
+      local v = ARGV[o + 3 + j]
+      set[base + 2 * j] = v
+      if v == '' then
+        if del == nil then del = {} end
+        del[#del + 1] = fields[j]
+      end
     end
-    redis.call('HSET', key, unpack(set))
-    if #del > 0 then redis.call('HDEL', key, unpack(del)) end
-    local at = tonumber(ARGV[o + 5])
-    if at == 0 then
-      if current >= 0 then redis.call('PERSIST', key) end
-    elseif current ~= -1 then
-      if current > at then at = current end
-      redis.call('EXPIREAT', key, at)
+    local hset = set
+    if del ~= nil then
+      hset = {}
+      for i = 1, base do hset[i] = set[i] end
+      for j = 1, nf do
+        local v = set[base + 2 * j]
+        if v ~= '' then hset[#hset + 1] = fields[j]; hset[#hset + 1] = v end
+      end
+    end
+    call('HSET', key, unpack(hset))
+    local at = tonumber(ARGV[o + 1])
+    if current == -2 then
+      -- a new key: nothing to delete
+      if at ~= 0 then call('EXPIREAT', key, at) end
+    else
+      if not has_ex then
+        if del == nil then del = {} end
+        del[#del + 1] = ex_field
+      end
+      if del ~= nil then call('HDEL', key, unpack(del)) end
+      if at == 0 then
+        if current >= 0 then call('PERSIST', key) end
+      elseif current >= 0 and current < at then
+        call('EXPIREAT', key, at)
+      end
     end
     written = written + 1
   end
 end
 return written
 """
-KEYS_PER_CALL = 64  # keys per script call on a single Redis: amortises the call; ~1 ms of Redis time per call
+KEYS_PER_CALL = 64  # keys per script call: amortises the call; well under 1 ms of Redis time per call
 
 _EMPTY = pa.scalar(b"", pa.binary())
+_REDIRECTED = (
+    redis.exceptions.MovedError,  # (a subclass of AskError)
+    redis.exceptions.AskError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,
+)
+_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError)
+# Slots in bit-reversed order: consecutive ranks are spread over the whole slot range, so a run of rows ordered by
+# it reaches every primary (each serves a contiguous range of slots) instead of one at a time.
+_SLOT_RANK = np.array([int(f"{s:014b}"[::-1], 2) for s in range(REDIS_CLUSTER_HASH_SLOTS)], dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -115,11 +162,25 @@ class EncodedRows:
     def __len__(self) -> int:
         return len(self.keys)
 
+    def take(self, indices: np.ndarray) -> EncodedRows:
+        idx = pa.array(indices)
+        return EncodedRows(
+            keys=self.keys.take(idx),
+            event_ns=self.event_ns[indices],
+            ts_values=self.ts_values.take(idx),
+            ex_values=self.ex_values.take(idx) if self.ex_values is not None else None,
+            expire_at=self.expire_at[indices],
+            features={f: v.take(idx) for f, v in self.features.items()},
+        )
+
 
 @dataclass
 class WriteResult:
     written: int = 0
     stale: int = 0
+
+    def __add__(self, other: WriteResult) -> WriteResult:
+        return WriteResult(self.written + other.written, self.stale + other.stale)
 
 
 def _decimal(values: np.ndarray) -> pa.Array:
@@ -127,18 +188,77 @@ def _decimal(values: np.ndarray) -> pa.Array:
 
 
 def _bulk(values: pa.Array) -> list[pa.Array | bytes]:
-    """RESP bulk strings of a binary column (null written as the empty string)."""
-    values = values.fill_null(_EMPTY) if values.null_count else values
-    lengths = _decimal(pc.binary_length(values).to_numpy(zero_copy_only=False))
-    return [b"$", lengths, b"\r\n", values, b"\r\n"]
+    """The parts of the RESP bulk strings of a binary column without nulls (one constant header when every
+    value has the same length, as fixed-width encodings do)."""
+    lengths = pc.binary_length(values)
+    bounds = pc.min_max(lengths)
+    shortest, longest = bounds["min"].as_py(), bounds["max"].as_py()
+    if shortest is not None and shortest == longest:
+        return [b"$%d\r\n" % shortest, values, b"\r\n"]
+    return [b"$", lengths.cast(pa.string()).cast(pa.binary()), b"\r\n", values, b"\r\n"]
 
 
 def _bulk_const(value: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
+def constant_arguments(rows: EncodedRows, ts_field: bytes, ex_field: bytes) -> list[bytes]:
+    """The script arguments every call of a batch starts with (see WRITE_ROWS_LUA)."""
+    has_ex = b"1" if rows.ex_values is not None else b"0"
+    return [ts_field, ex_field, has_ex, b"%d" % len(rows.features), *rows.features]
+
+
+def row_arguments(rows: EncodedRows) -> pa.BinaryArray:
+    """Each row's own script arguments (see WRITE_ROWS_LUA) as RESP bulk strings: 3 + F of them."""
+    parts = [*_bulk(_decimal(rows.expire_at)), *_bulk(rows.ts_values)]
+    parts += _bulk(rows.ex_values) if rows.ex_values is not None else [_bulk_const(b"")]
+    for values in rows.features.values():
+        parts += _bulk(values.fill_null(_EMPTY) if values.null_count else values)
+    return concat(*parts)
+
+
+def script_calls(sha: str, constant: list[bytes], rows: EncodedRows, bounds: np.ndarray) -> pa.BinaryArray:
+    """One EVALSHA command (RESP) per call; call c writes rows bounds[c] .. bounds[c + 1] - 1."""
+    sizes = np.diff(bounds)
+    per_row = 3 + len(rows.features)
+    nargs = 3 + sizes + len(constant) + sizes * per_row  # EVALSHA sha numkeys keys.. constant.. rows' args..
+    head = concat(
+        b"*",
+        _decimal(nargs),
+        b"\r\n" + _bulk_const(b"EVALSHA") + _bulk_const(sha.encode()),
+        *_bulk(_decimal(sizes)),
+    )
+    return concat(
+        head,
+        join_groups(concat(*_bulk(rows.keys)), bounds),
+        b"".join(_bulk_const(c) for c in constant),
+        join_groups(row_arguments(rows), bounds),
+    )
+
+
+def _payload(commands: pa.BinaryArray, first: int, last: int) -> memoryview:
+    """The bytes of commands first .. last - 1, without a copy."""
+    offsets = np.frombuffer(
+        commands.buffers()[1], dtype=np.int32, count=len(commands) + 1, offset=commands.offset * 4
+    )
+    return memoryview(commands.buffers()[2])[offsets[first] : offsets[last]]
+
+
+@dataclass
+class _Sent:
+    """A batch on the wire: its rows (in call order), the calls' bounds, and per node the calls it was sent."""
+
+    rows: EncodedRows
+    bounds: np.ndarray
+    attempt: int
+    to_nodes: list[tuple[int, int, int]] = field(default_factory=list)  # (node, first call, end call)
+
+
 class RedisSink:
-    """Writes EncodedRows of one table with the write-row script; one instance per task (it owns connections)."""
+    """Writes EncodedRows of one table with the write-row script; one instance per task (it owns connections).
+
+    `send` each batch, then `flush` for the totals; `write` does both for one batch.
+    """
 
     def __init__(self, redis_url: str, ts_field: bytes, ex_field: bytes, timeout: float = 60.0) -> None:
         self.target: RedisTarget = parse_redis_url(redis_url)
@@ -147,6 +267,13 @@ class RedisSink:
         self.timeout = timeout
         self._client: redis.Redis | RedisCluster | None = None
         self._sha: str | None = None
+        self._nodes: list[redis.Redis] = []  # the Redis of each node index; a single Redis is node 0
+        self._node_of_slot: np.ndarray | None = None  # cluster: node index serving each slot (-1: none)
+        self._connections: dict[int, AbstractConnection] = {}  # node index -> the connection this sink holds
+        self._pending: list[_Sent] = []  # sent, not yet answered (oldest first)
+        self._retry: list[_Sent] = []  # answered NOSCRIPT: to send again
+        self._map_stale = False
+        self._result = WriteResult()
 
     # --- connections ---
 
@@ -166,7 +293,46 @@ class RedisSink:
             else:
                 (host, port) = t.nodes[0]
                 self._client = redis.Redis(host=host, port=port, db=t.db, **common)
+                self._nodes = [self._client]
         return self._client
+
+    @property
+    def is_cluster(self) -> bool:
+        return self.target.cluster
+
+    def _slot_map(self) -> np.ndarray:
+        """Cluster: the primary of each slot, as an index into self._nodes (from redis-py's slot cache)."""
+        if self._node_of_slot is None:
+            client = self._connect()
+            assert isinstance(client, RedisCluster)
+            self._release_connections()
+            self._nodes = []
+            index: dict[str, int] = {}
+            node_of_slot = np.full(REDIS_CLUSTER_HASH_SLOTS, -1, dtype=np.int64)
+            for slot, nodes in client.nodes_manager.slots_cache.items():
+                if not nodes:
+                    continue
+                primary = nodes[0]
+                if primary.name not in index:
+                    index[primary.name] = len(self._nodes)
+                    self._nodes.append(client.get_redis_connection(primary))
+                node_of_slot[slot] = index[primary.name]
+            self._node_of_slot = node_of_slot
+        return self._node_of_slot
+
+    def _connection(self, node: int) -> AbstractConnection:
+        conn = self._connections.get(node)
+        if conn is None:
+            conn = self._nodes[node].connection_pool.get_connection()
+            self._connections[node] = conn
+        return conn
+
+    def _release_connections(self, disconnect: bool = False) -> None:
+        for node, conn in self._connections.items():
+            if disconnect:
+                conn.disconnect()
+            self._nodes[node].connection_pool.release(conn)
+        self._connections = {}
 
     def _load_script(self) -> str:
         # on a cluster, redis-py sends SCRIPT LOAD to every primary
@@ -177,111 +343,160 @@ class RedisSink:
         return self._sha
 
     def close(self) -> None:
+        self._pending = []
+        self._retry = []
         if self._client is not None:
+            self._release_connections(disconnect=True)
             self._client.close()
             self._client = None
 
     # --- writing ---
 
+    def write_order(self, keys: pa.BinaryArray) -> np.ndarray | None:
+        """The order to send a partition's rows in (None: as they are). On a cluster: by slot, the slots spread
+        over the primaries, so that batches cut from it hold several keys per slot and reach every primary."""
+        if not self.is_cluster or len(keys) == 0:
+            return None
+        slots = np.fromiter((key_slot(k) for k in keys.to_pylist()), dtype=np.int64, count=len(keys))
+        return np.argsort(_SLOT_RANK[slots], kind="stable")
+
     def write(self, rows: EncodedRows) -> WriteResult:
-        """Write one batch; retried once when Redis lost the script (a restart): the write rule is idempotent."""
+        """Write one batch and wait for it (and any batch sent before): the totals since the last flush."""
+        self.send(rows)
+        return self.flush()
+
+    def send(self, rows: EncodedRows) -> None:
+        """Put a batch on the wire; returns once the batches before it are answered."""
         if len(rows) == 0:
-            return WriteResult()
+            return
         try:
-            for attempt in (1, 2):
-                sha = self._sha or self._load_script()
-                try:
-                    if isinstance(self._connect(), RedisCluster):
-                        return self._write_cluster(sha, rows)
-                    return self._write_single(sha, rows)
-                except redis.exceptions.NoScriptError:
-                    self._sha = None
-                    if attempt == 2:
-                        raise
-        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError) as e:
-            raise Unavailable(f"Redis at {self.target.describe()} failed during the write: {e}") from e
-        raise AssertionError("unreachable")
+            if self._map_stale:  # learn the cluster's new slot map once nothing is in flight on the old one
+                self._drain(keep=0)
+                self._map_stale = False
+                self._node_of_slot = None
+            self._pending.append(self._send(rows, attempt=1))
+            self._drain(keep=1)
+        except _UNAVAILABLE as e:
+            self._fail(e)
 
-    def _constant_argv(self, rows: EncodedRows) -> list[bytes]:
-        return [self.ts_field, self.ex_field, str(len(rows.features)).encode(), *rows.features]
+    def flush(self) -> WriteResult:
+        """Wait for every batch sent; the totals since the last flush."""
+        try:
+            self._drain(keep=0)
+        except _UNAVAILABLE as e:
+            self._fail(e)
+        result, self._result = self._result, WriteResult()
+        return result
 
-    def _row_argv(self, rows: EncodedRows) -> list[pa.Array | bytes]:
-        """The RESP bulk strings of each row's own arguments, as parts of a row-wise concatenation."""
-        seconds = np.floor_divide(rows.event_ns, 1_000_000_000)
-        parts: list[pa.Array | bytes] = []
-        parts += _bulk(_decimal(seconds))
-        parts += _bulk(_decimal(rows.event_ns - seconds * 1_000_000_000))
-        parts += _bulk(rows.ts_values)
-        parts += _bulk(rows.ex_values) if rows.ex_values is not None else [_bulk_const(b"")]
-        parts += _bulk(_decimal(rows.expire_at))
-        for values in rows.features.values():
-            parts += _bulk(values)
-        return parts
+    def _drain(self, keep: int) -> None:
+        while len(self._pending) > keep:
+            self._finish(self._pending.pop(0))
+        while self._retry and not self._pending:
+            # Redis lost the script (a restart, SCRIPT FLUSH): load it and write those batches again (the write
+            # rule is idempotent; their keys are counted from this write only)
+            self._sha = None
+            retry, self._retry = self._retry, []
+            for sent in retry:
+                self._finish(self._send(sent.rows, attempt=sent.attempt + 1))
 
-    def _write_single(self, sha: str, rows: EncodedRows) -> WriteResult:
+    def _fail(self, e: Exception) -> None:
+        self._pending = []
+        self._retry = []
+        self._release_connections(disconnect=True)
+        raise Unavailable(f"Redis at {self.target.describe()} failed during the write: {e}") from e
+
+    def _plan(self, rows: EncodedRows) -> tuple[EncodedRows, np.ndarray, np.ndarray]:
+        """The rows in call order, the calls' bounds and each call's node."""
         n = len(rows)
-        constant = self._constant_argv(rows)
-        stride = 5 + len(rows.features)
-        row_keys = concat(*_bulk(rows.keys))
-        row_argv = concat(*self._row_argv(rows))
-        bounds = np.append(np.arange(0, n, KEYS_PER_CALL), n)
-        sizes = np.diff(bounds)
-        nargs = 3 + sizes + len(constant) + sizes * stride
-        head = concat(
-            b"*",
-            _decimal(nargs),
-            b"\r\n" + _bulk_const(b"EVALSHA") + _bulk_const(sha.encode()),
-            *_bulk(_decimal(sizes)),
-        )
-        commands = concat(
-            head,
-            join_groups(row_keys, bounds),
-            b"".join(_bulk_const(c) for c in constant),
-            join_groups(row_argv, bounds),
-        )
-        offsets = np.frombuffer(
-            commands.buffers()[1], dtype=np.int32, count=len(commands) + 1, offset=commands.offset * 4
-        )
-        payload = memoryview(commands.buffers()[2])[offsets[0] : offsets[-1]]
-        client = self._connect()
-        assert isinstance(client, redis.Redis)
-        conn = client.connection_pool.get_connection()
-        replies = []
+        if not self.is_cluster:
+            bounds = np.append(np.arange(0, n, KEYS_PER_CALL), n)
+            return rows, bounds, np.zeros(len(bounds) - 1, dtype=np.int64)
+        slots = np.fromiter((key_slot(k) for k in rows.keys.to_pylist()), dtype=np.int64, count=n)
+        nodes = self._slot_map()[slots]
+        order = np.lexsort((slots, nodes))  # by node, then slot
+        rows, slots, nodes = rows.take(order), slots[order], nodes[order]
+        position = np.arange(n)
+        new_slot = np.ones(n, dtype=bool)
+        new_slot[1:] = slots[1:] != slots[:-1]
+        slot_start = np.maximum.accumulate(np.where(new_slot, position, 0))
+        starts = np.flatnonzero(new_slot | ((position - slot_start) % KEYS_PER_CALL == 0))
+        return rows, np.append(starts, n), nodes[starts]
+
+    def _send(self, rows: EncodedRows, attempt: int) -> _Sent:
+        self._connect()
+        sha = self._sha or self._load_script()
+        rows, bounds, call_nodes = self._plan(rows)
+        constant = constant_arguments(rows, self.ts_field, self.ex_field)
+        commands = script_calls(sha, constant, rows, bounds)
+        sent = _Sent(rows, bounds, attempt)
+        edges = np.flatnonzero(np.diff(call_nodes)) + 1
+        for first, end in zip([0, *edges], [*edges, len(call_nodes)], strict=True):
+            node = int(call_nodes[first])
+            sent.to_nodes.append((node, first, end))
+            if node >= 0:  # (-1: a slot no primary serves in the map: written key by key in _finish)
+                conn = self._connection(node)
+                conn.send_packed_command([_payload(commands, first, end)], check_health=False)
+        return sent
+
+    def _finish(self, sent: _Sent) -> None:
+        """Read a batch's replies (all of them, whatever fails) and count them."""
+        written = 0
+        redirected: list[np.ndarray] = []
+        no_script = False
         error: redis.exceptions.ResponseError | None = None
-        try:
-            conn.send_packed_command([payload], check_health=False)
-            for _ in range(len(sizes)):
+        for node, first, end in sent.to_nodes:
+            if node < 0:
+                redirected.append(np.arange(sent.bounds[first], sent.bounds[end]))
+                continue
+            conn = self._connection(node)
+            for c in range(first, end):
                 try:
-                    replies.append(conn.read_response(disable_decoding=True))
-                except redis.exceptions.ResponseError as e:  # keep reading: the other replies are on the wire
+                    written += int(conn.read_response(disable_decoding=True))
+                except _REDIRECTED:
+                    redirected.append(np.arange(sent.bounds[c], sent.bounds[c + 1]))
+                except redis.exceptions.NoScriptError:
+                    no_script = True
+                except redis.exceptions.ResponseError as e:
                     error = error or e
-        except BaseException:
-            conn.disconnect()
-            raise
-        finally:
-            client.connection_pool.release(conn)
         if error is not None:
             raise error
-        written = int(sum(int(r) for r in replies))
-        return WriteResult(written=written, stale=n - written)
+        if no_script:
+            if sent.attempt >= 2:
+                raise redis.exceptions.NoScriptError("the write script is missing right after loading it")
+            self._retry.append(sent)
+            return
+        moved = sum(len(r) for r in redirected)
+        self._result += WriteResult(written, len(sent.rows) - moved - written)
+        if redirected:  # the cluster moved slots: these keys one by one (redis-py follows the redirections)
+            self._map_stale = True
+            self._result += self._write_per_key(sent.rows.take(np.concatenate(redirected)))
 
-    def _write_cluster(self, sha: str, rows: EncodedRows) -> WriteResult:
-        """One script call per key (keys of one call must share a slot), routed by a redis-py cluster pipeline."""
+    def _write_per_key(self, rows: EncodedRows) -> WriteResult:
+        """One script call per key, routed (and redirected) by a redis-py cluster pipeline."""
         client = self._connect()
-        keys = rows.keys.to_pylist()
-        constant = self._constant_argv(rows)
-        seconds = np.floor_divide(rows.event_ns, 1_000_000_000)
+        assert isinstance(client, RedisCluster)
+        for attempt in (1, 2):
+            sha = self._sha or self._load_script()
+            pipe = client.pipeline()
+            constant = constant_arguments(rows, self.ts_field, self.ex_field)
+            for key, args in zip(rows.keys.to_pylist(), self._python_arguments(rows), strict=True):
+                # (redis-py blocks pipe.evalsha on a cluster; the command itself routes by its one key)
+                pipe.execute_command("EVALSHA", sha, 1, key, *constant, *args)
+            try:
+                written = sum(int(r) for r in pipe.execute())
+            except redis.exceptions.NoScriptError:
+                self._sha = None
+                if attempt == 2:
+                    raise
+                continue
+            return WriteResult(written=written, stale=len(rows) - written)
+        raise AssertionError("unreachable")
+
+    def _python_arguments(self, rows: EncodedRows) -> list[list[bytes | int]]:
         columns = [
-            seconds.tolist(),
-            (rows.event_ns - seconds * 1_000_000_000).tolist(),
-            rows.ts_values.to_pylist(),
-            rows.ex_values.to_pylist() if rows.ex_values is not None else [b""] * len(keys),
             rows.expire_at.tolist(),
+            rows.ts_values.to_pylist(),
+            rows.ex_values.to_pylist() if rows.ex_values is not None else [b""] * len(rows),
         ]
         columns += [[v or b"" for v in values.to_pylist()] for values in rows.features.values()]
-        pipe = client.pipeline()
-        for i, key in enumerate(keys):
-            # (redis-py blocks pipe.evalsha on a cluster; the command itself routes by its one key)
-            pipe.execute_command("EVALSHA", sha, 1, key, *constant, *(c[i] for c in columns))
-        written = sum(int(r) for r in pipe.execute())
-        return WriteResult(written=written, stale=len(keys) - written)
+        return [list(row) for row in zip(*columns, strict=True)]

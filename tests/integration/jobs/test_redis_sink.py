@@ -1,0 +1,261 @@
+"""The batched write of ingestion on real servers: several keys per script call (sharing a hash slot on a Redis
+Cluster), the write rule inside one call and across calls and batches, and the recovery paths (a lost script, a
+slot map gone stale). Expected bytes come from redis_layout's scalar encoding; a cluster must end up holding exactly
+what a single Redis holds."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import redis as redis_py
+
+from provender.jobs import ingestion, redis_sink
+from provender.jobs import redis_layout as rl
+from provender.jobs.job_args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
+from provender.jobs.redis_sink import EncodedRows, RedisSink
+from provender.local.redis import EmbeddedRedisCluster
+from provender.value_type import ValueType
+
+from .conftest import dump_redis
+
+PROJECT = "proj"
+NOW = datetime.now(UTC).replace(microsecond=0)
+BASE_NS = rl.datetime_to_ns(NOW - timedelta(hours=5))
+MAX_AGE = 86_400
+TABLE = TableSpec(
+    "batched",
+    (Column("user", ValueType.STRING),),
+    (Column("score", ValueType.DOUBLE), Column("tags", ValueType.STRING_LIST), Column("n", ValueType.INT64)),
+    FileSource("file:///unused", "event_timestamp"),
+    MAX_AGE,
+)
+FIELDS = {f.name: rl.feature_field(TABLE.name, f.name) for f in TABLE.features}
+
+
+def _users(n: int) -> list[str]:
+    """Entity values: most share a hash tag (so their keys share a slot on a cluster), some do not."""
+    return [f"{{t{i % 3}}}u{i}" if i % 10 else f"free-{i}" for i in range(n)]
+
+
+def _row(user: str, i: int, event_ns: int) -> dict:
+    return {
+        "user": user,
+        "score": None if i % 7 == 0 else i / 8,
+        "tags": None if i % 4 == 0 else [f"x{i}"] * (i % 3),
+        "n": i * 1000,
+        ingestion.EVENT_NS: event_ns,
+    }
+
+
+COLUMNS = [("user", pa.string()), ("score", pa.float64()), ("tags", pa.list_(pa.string())), ("n", pa.int64())]
+SOURCE_SCHEMA = pa.schema(
+    [*COLUMNS, ("event_timestamp", pa.timestamp("us", tz="UTC")), ("created", pa.timestamp("us", tz="UTC"))]
+)
+
+
+def _encoded(rows: list[dict], table: TableSpec = TABLE) -> EncodedRows:
+    batch = pa.Table.from_pylist(rows, schema=pa.schema([*COLUMNS, (ingestion.EVENT_NS, pa.int64())]))
+    return ingestion.encode_rows(batch, ingestion.encode_keys(batch, PROJECT, table), table)
+
+
+def _expected(rows: list[dict], table: TableSpec = TABLE) -> dict[bytes, tuple[dict[bytes, bytes], int]]:
+    out = {}
+    for r in rows:
+        key = rl.entity_key(PROJECT, {"user": rl.encode_value(r["user"], ValueType.STRING)})
+        fields = rl.table_row_fields(
+            table.name,
+            {f.name: (r[f.name], f.value_type) for f in table.features},
+            r[ingestion.EVENT_NS],
+            table.max_age_seconds,
+        )
+        expiry = rl.expiry_ns(r[ingestion.EVENT_NS], table.max_age_seconds)
+        out[key] = (fields, -(-expiry // 1_000_000_000) if table.max_age_seconds else -1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[EmbeddedRedisCluster]:
+    started = EmbeddedRedisCluster(tmp_path_factory.mktemp("sink-cluster"), masters=3).start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def cluster_client(cluster: EmbeddedRedisCluster) -> Iterator[redis_py.RedisCluster]:
+    client = redis_py.RedisCluster(
+        startup_nodes=[redis_py.cluster.ClusterNode("127.0.0.1", n.port) for n in cluster.nodes]
+    )
+    client.flushall(target_nodes=redis_py.RedisCluster.PRIMARIES)
+    for node in cluster.nodes:
+        node.client().config_resetstat()
+    yield client
+    client.close()
+
+
+def _dump_cluster(client: redis_py.RedisCluster) -> dict:
+    return {
+        key: (client.hgetall(key), client.expiretime(key))
+        for key in client.scan_iter(count=1000, target_nodes=redis_py.RedisCluster.PRIMARIES)
+    }
+
+
+def _script_calls(cluster: EmbeddedRedisCluster) -> int:
+    return sum(
+        int(n.client().info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)) for n in cluster.nodes
+    )
+
+
+def _sink(url: str) -> RedisSink:
+    return RedisSink(url, rl.ts_field(TABLE.name), rl.ex_field(TABLE.name))
+
+
+@pytest.fixture
+def small_calls(monkeypatch) -> None:
+    """Few keys per script call: one batch makes many calls, and one slot's keys span several."""
+    monkeypatch.setattr(redis_sink, "KEYS_PER_CALL", 4)
+
+
+def test_a_cluster_holds_exactly_what_a_single_redis_holds(
+    redis, redis_server, cluster, cluster_client, small_calls
+) -> None:
+    rows = [_row(u, i, BASE_NS + i * 1001) for i, u in enumerate(_users(300))]
+    for url in (redis_server.url, cluster.seeds):
+        sink = _sink(url)
+        try:
+            for start in range(
+                0, len(rows), 70
+            ):  # several batches, the next sent before the last is answered
+                sink.send(_encoded(rows[start : start + 70]))
+            assert sink.flush() == redis_sink.WriteResult(written=300, stale=0)
+        finally:
+            sink.close()
+    single = dump_redis(redis)
+    assert single == _expected(rows)
+    assert _dump_cluster(cluster_client) == single
+    keys = list(single)
+    assert len({cluster_client.keyslot(k) for k in keys}) > 3  # spread over slots and nodes ...
+    assert all(n.client().dbsize() > 0 for n in cluster.nodes)
+    # ... yet one call carries several keys of one slot: far fewer calls than keys
+    assert _script_calls(cluster) < len(keys) / 2
+
+
+def test_older_rows_never_overwrite_within_one_call_and_across_batches(
+    redis, redis_server, cluster, cluster_client, small_calls
+) -> None:
+    users = _users(120)
+    first = [_row(u, i, BASE_NS + i) for i, u in enumerate(users)]
+    # second: every third key older (stale), every third the same time (rewritten), the others newer, with other
+    # values and nulls where the first had values: the calls mix all three, as do the batches
+    second = []
+    for i, u in enumerate(users):
+        shift = (-1, 0, 1)[i % 3] * 60_000_000_000
+        second.append(_row(u, i + 1, BASE_NS + i + shift))
+    for url, dump in (
+        (redis_server.url, lambda: dump_redis(redis)),
+        (cluster.seeds, lambda: _dump_cluster(cluster_client)),
+    ):
+        sink = _sink(url)
+        try:
+            assert sink.write(_encoded(first)) == redis_sink.WriteResult(written=120, stale=0)
+            for start in range(0, len(second), 25):
+                sink.send(_encoded(second[start : start + 25]))
+            assert sink.flush() == redis_sink.WriteResult(written=80, stale=40)
+        finally:
+            sink.close()
+        expected = _expected([s if i % 3 else f for i, (f, s) in enumerate(zip(first, second, strict=True))])
+        assert dump() == expected
+        emptied = [  # a newer row's null removed the older row's field
+            u
+            for i, u in enumerate(users)
+            if i % 3 and second[i]["score"] is None and first[i]["score"] is not None
+        ]
+        assert emptied
+        for u in emptied:
+            key = rl.entity_key(PROJECT, {"user": rl.encode_value(u, ValueType.STRING)})
+            assert FIELDS["score"] not in dump()[key][0]
+
+
+def test_ingestion_into_a_cluster_batches_by_slot_and_keeps_the_write_rule(
+    spark, cluster, cluster_client, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(ingestion, "WRITE_SLICE_ROWS", 50)  # several slices (batches) per partition
+    users = _users(400)
+    when = NOW - timedelta(hours=3)
+
+    def source(rows: list[dict], name: str) -> TableSpec:
+        folder = tmp_path / name
+        folder.mkdir()
+        columns = [{k: v for k, v in r.items() if k != ingestion.EVENT_NS} for r in rows]
+        pq.write_table(pa.Table.from_pylist(columns, schema=SOURCE_SCHEMA), folder / "part-0.parquet")
+        src = FileSource(to_file_url(folder), "event_timestamp", created_timestamp_column="created")
+        return dataclasses.replace(TABLE, batch_source=src)
+
+    def rows_at(offset: timedelta, salt: int) -> list[dict]:
+        out = []
+        for i, u in enumerate(users):
+            ev = when + offset + timedelta(microseconds=i)
+            r = _row(u, i + salt, rl.datetime_to_ns(ev))
+            out.append(r | {"event_timestamp": ev, "created": ev})
+        return out
+
+    first = rows_at(timedelta(0), 0)
+    # then: older rows for the odd keys (stale), an older and a newer row for every fourth (dedup keeps the newer)
+    older = rows_at(-timedelta(minutes=5), 1)
+    newer = rows_at(timedelta(minutes=5), 2)
+    second = [r for i, r in enumerate(older) if i % 2 or i % 4 == 0] + newer[::4]
+    args = {
+        "project": PROJECT,
+        "redis_url": cluster.seeds,
+        "start": when - timedelta(days=1),
+        "end": when + timedelta(days=1),
+        "dead_letter_location": to_file_url(tmp_path / "dead"),
+    }
+    s1 = ingestion.run(spark, IngestionJobArgs(table=source(first, "first"), **args))
+    assert (s1.rows_written, s1.rows_skipped_stale) == (400, 0)
+    assert _dump_cluster(cluster_client) == _expected(first)
+    assert _script_calls(cluster) < 400 / 2  # several keys per call
+    s2 = ingestion.run(spark, IngestionJobArgs(table=source(second, "second"), **args))
+    assert (s2.rows_written, s2.rows_skipped_stale) == (100, 200)
+    wins = [newer[i] if i % 4 == 0 else first[i] for i in range(len(users))]
+    assert _dump_cluster(cluster_client) == _expected(wins)
+
+
+def test_a_lost_script_is_loaded_again_and_the_batch_rewritten(redis, redis_server) -> None:
+    rows = [_row(u, i, BASE_NS + i) for i, u in enumerate(_users(200))]
+    sink = _sink(redis_server.url)
+    try:
+        sink.send(_encoded(rows[:100]))
+        assert sink.flush().written == 100
+        redis.script_flush()
+        sink.send(_encoded(rows[100:150]))
+        sink.send(_encoded(rows[150:]))
+        assert sink.flush() == redis_sink.WriteResult(written=100, stale=0)
+    finally:
+        sink.close()
+    assert dump_redis(redis) == _expected(rows)
+
+
+def test_calls_sent_to_the_wrong_node_are_written_key_by_key(cluster, cluster_client) -> None:
+    """A slot map gone stale (a resharding): the nodes answer MOVED; those keys still get written, once."""
+    rows = [_row(u, i, BASE_NS + i) for i, u in enumerate(_users(150))]
+    sink = _sink(cluster.seeds)
+    try:
+        assert sink.write(_encoded(rows[:10])).written == 10
+        right = sink._node_of_slot
+        assert right is not None
+        sink._node_of_slot = (right + 1) % len(cluster.nodes)  # every slot on the next node
+        sink.send(_encoded(rows[10:50]))
+        sink.send(_encoded(rows[50:80]))
+        assert sink.flush() == redis_sink.WriteResult(written=70, stale=0)
+        sink.send(_encoded(rows[80:]))  # the map is learnt again first
+        assert np.array_equal(sink._node_of_slot, right)
+        assert sink.flush() == redis_sink.WriteResult(written=70, stale=0)
+    finally:
+        sink.close()
+    assert _dump_cluster(cluster_client) == _expected(rows)
