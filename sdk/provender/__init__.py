@@ -1,17 +1,30 @@
 """Provender: a feature store for machine learning that speaks the Feast 0.9 wire protocol.
 
 from provender import Client, Entity, Feature, FeatureTable, FileSource, ValueType
+
+The SDK's names are imported on first use, so that the servers and the Spark jobs (which import
+`provender.<part>`) do not pay for the SDK's imports (pandas, grpc stubs) in every process and Python worker.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from provender.client import Client
-from provender.data_format import AvroFormat, ParquetFormat, ProtoFormat
-from provender.data_source import FileSource, KafkaSource
-from provender.entity import Entity
-from provender.feature import Feature
-from provender.feature_table import FeatureTable
-from provender.value_type import ValueType
+_EXPORTS = {
+    "AvroFormat": "provender.data_format",
+    "Client": "provender.client",
+    "Entity": "provender.entity",
+    "Feature": "provender.feature",
+    "FeatureTable": "provender.feature_table",
+    "FileSource": "provender.data_source",
+    "KafkaSource": "provender.data_source",
+    "ParquetFormat": "provender.data_format",
+    "ProtoFormat": "provender.data_format",
+    "ValueType": "provender.value_type",
+}
 
 __all__ = [
     "AvroFormat",
@@ -26,3 +39,25 @@ __all__ = [
     "ValueType",
     "__version__",
 ]
+
+if TYPE_CHECKING:
+    from provender.client import Client
+    from provender.data_format import AvroFormat, ParquetFormat, ProtoFormat
+    from provender.data_source import FileSource, KafkaSource
+    from provender.entity import Entity
+    from provender.feature import Feature
+    from provender.feature_table import FeatureTable
+    from provender.value_type import ValueType
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'provender' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
