@@ -3,12 +3,13 @@
 Data: parquet with N entities (default 1M) x 10 FLOAT features, 1 row each, and a variant with 5 rows per entity
 (deduplication). For each variant, in the same run:
 - floor: the same hashes, pre-encoded, written by one redis-py pipeline (HSET + EXPIREAT per key) into a fresh Redis;
-- the job: the ingestion application submitted with the local launcher (`spark-submit --master local[*]`), timed
-  from submit to DONE (Spark start-up included), its process group's peak memory (RSS sum) sampled;
+- the job, submitted with the local launcher and timed from submit to DONE, its processes' peak memory (RSS sum)
+  sampled: "cold", a `spark-submit --master local[*]` of its own (Spark start-up in the time), and "warm", in the
+  launcher's long-lived driver (started, and warmed up by two small ingestions, before the clock starts);
 - the bytes: every key's count and a sample of keys compared with the floor's hashes and with redis_layout.
 Prints one summary line per figure with its target and ratio; exits 0 whatever the figures (it measures).
 
-Usage: python bench/ingest/run.py [--entities N] [--quick] [--variants 1,5] [--json PATH]
+Usage: python bench/ingest/run.py [--entities N] [--quick] [--variants 1,5] [--driver cold|warm|both] [--json PATH]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provender.core.launchers.base import JobState, create_launcher
+from provender.core.launchers.base import JobState, Launcher, create_launcher
 from provender.core.launchers.spark_submit import ProcessHandle
 from provender.jobs import columnar_encoding, job_report, redis_layout
 from provender.jobs.job_args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
@@ -164,8 +165,14 @@ def snapshot(port: int, keys: list[bytes]) -> list[tuple[dict, int]]:
 
 
 def run_variant(
-    tmp: Path, redis_server: EmbeddedRedis, entities: int, rows_per_entity: int, master: str
-) -> dict:
+    tmp: Path,
+    redis_server: EmbeddedRedis,
+    entities: int,
+    rows_per_entity: int,
+    launchers: dict[str, Launcher],
+) -> list[dict]:
+    """The floor, then the job on each launcher ("cold": a spark-submit for the job; "warm": the local
+    launcher's long-lived driver, already running)."""
     now = datetime.now(UTC)
     print(
         f"# variant {rows_per_entity} row(s)/entity: writing {entities * rows_per_entity:,} rows of parquet",
@@ -205,31 +212,50 @@ def run_variant(
         end=now + timedelta(days=1),
         dead_letter_location=to_file_url(tmp / f"dead-{rows_per_entity}"),
     )
-    launcher = create_launcher(
-        "local",
-        work_dir=tmp / "jobs",
-        master=master,
-        conf={"spark.sql.shuffle.partitions": "8", "spark.driver.memory": "1g"},
-    )
-    began = time.perf_counter()
-    launched = launcher.submit(f"ingest-{rows_per_entity}", args)
-    memory = PeakMemory(ProcessHandle.decode(launched.handle, "local").pid)
-    while True:
-        state, message = launcher.status(launched.handle)
-        if state.terminal:
-            break
-        time.sleep(0.05)
-    job_s = time.perf_counter() - began
-    peak = memory.stop()
-    if state is not JobState.DONE:
-        raise SystemExit(f"ingestion job failed: {message} (log {launched.log_uri})")
-    in_job = _in_job_seconds(launched.log_uri)
-    keys_in_redis = client.dbsize()
-    identical = snapshot(redis_server.port, sample_keys) == floor_state
+    results = []
+    for driver, launcher in launchers.items():
+        client.flushall()
+        began = time.perf_counter()
+        launched = launcher.submit(f"ingest-{rows_per_entity}-{driver}", args)
+        memory = PeakMemory(ProcessHandle.decode(launched.handle, "local").pid)
+        state, message = _wait(launcher, launched.handle)
+        job_s = time.perf_counter() - began
+        peak = memory.stop()
+        if state is not JobState.DONE:
+            raise SystemExit(f"ingestion job failed: {message} (log {launched.log_uri})")
+        results.append(
+            _result(driver, rows_per_entity, entities, len(hashes), job_s, floor_s, peak, launched.log_uri)
+            | {
+                "keys_in_redis": client.dbsize(),
+                "sample_bytes_identical_to_floor": snapshot(redis_server.port, sample_keys) == floor_state,
+            }
+        )
     client.flushall()
     client.close()
-    rows_written = len(hashes)
+    return results
+
+
+def _wait(launcher: Launcher, handle: str) -> tuple[JobState, str]:
+    while True:
+        state, message = launcher.status(handle)
+        if state.terminal:
+            return state, message
+        time.sleep(0.05)
+
+
+def _result(
+    driver: str,
+    rows_per_entity: int,
+    entities: int,
+    rows_written: int,
+    job_s: float,
+    floor_s: float,
+    peak: int,
+    log_uri: str,
+) -> dict:
+    in_job = _in_job_seconds(log_uri)
     return {
+        "driver": driver,
         "rows_per_entity": rows_per_entity,
         "source_rows": entities * rows_per_entity,
         "rows_written": rows_written,
@@ -240,10 +266,36 @@ def run_variant(
         "floor_rows_per_s": round(rows_written / floor_s),
         "ratio_to_floor": round((rows_written / job_s) / (rows_written / floor_s), 3),
         "peak_memory_bytes": peak,
-        "keys_in_redis": keys_in_redis,
-        "sample_bytes_identical_to_floor": identical,
-        "log": launched.log_uri,
+        "log": log_uri,
     }
+
+
+def warm_up(tmp: Path, redis_server: EmbeddedRedis, launcher: Launcher) -> None:
+    """Start the warm driver and run two small ingestions in it (JVM up, code compiled, Python workers started),
+    as a driver that has served jobs before would be."""
+    now = datetime.now(UTC)
+    source, _ = make_source(tmp / "src-warm-up", 50_000, 1, now)
+    table = TableSpec(
+        TABLE,
+        (Column("entity_id", ValueType.INT64),),
+        tuple(Column(f, ValueType.FLOAT) for f in FEATURES),
+        FileSource(to_file_url(source), "event_timestamp"),
+        MAX_AGE,
+    )
+    for n in range(2):
+        args = IngestionJobArgs(
+            project="warm-up",
+            table=table,
+            redis_url=redis_server.url,
+            start=now - timedelta(days=1),
+            end=now + timedelta(days=1),
+            dead_letter_location=to_file_url(tmp / "dead-warm-up"),
+        )
+        launched = launcher.submit(f"warm-up-{n}", args)
+        state, message = _wait(launcher, launched.handle)
+        if state is not JobState.DONE:
+            raise SystemExit(f"warm-up ingestion failed: {message} (log {launched.log_uri})")
+    redis_server.client().flushall()
 
 
 def _in_job_seconds(log_uri: str) -> float | None:
@@ -261,39 +313,59 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100k entities")
     parser.add_argument("--variants", default="1,5", help="rows per entity, comma-separated")
     parser.add_argument("--master", default="local[*]")
+    parser.add_argument(
+        "--driver",
+        choices=["cold", "warm", "both"],
+        default="both",
+        help="cold: a spark-submit per job (Spark start-up in the time); warm: the local launcher's warm driver",
+    )
     parser.add_argument("--json", type=Path)
     opts = parser.parse_args()
     entities = 100_000 if opts.quick else opts.entities
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     tmp = Path(tempfile.mkdtemp(prefix="provender-bench-ingest-"))
     results = []
+    conf = {"spark.sql.shuffle.partitions": "8", "spark.driver.memory": "1g"}
+    launchers: dict[str, Launcher] = {}
+    if opts.driver in ("cold", "both"):
+        launchers["cold"] = create_launcher(
+            "local", work_dir=tmp / "jobs-cold", master=opts.master, conf=conf
+        )
+    if opts.driver in ("warm", "both"):
+        launchers["warm"] = create_launcher(
+            "local", work_dir=tmp / "jobs-warm", master=opts.master, conf=conf, warm=True
+        )
     try:
         with EmbeddedRedis(tmp / "redis") as redis_server:
+            if "warm" in launchers:
+                warm_up(tmp, redis_server, launchers["warm"])
             for variant in (int(v) for v in opts.variants.split(",")):
-                r = run_variant(tmp, redis_server, entities, variant, opts.master)
-                results.append(r)
-                name = f"ingest {entities:,} entities x {variant} row(s)"
-                print(
-                    f"{name}: job {r['job_seconds']} s = {r['job_rows_per_s']:,} rows/s (target >= {TARGET_ROWS_PER_S:,}: "
-                    f"{'OK' if r['job_rows_per_s'] >= TARGET_ROWS_PER_S else 'MISS'}); "
-                    f"of which in the job's run() {r['in_job_seconds']} s"
-                )
-                print(
-                    f"{name}: floor (one redis-py pipeline) {r['floor_seconds']} s = {r['floor_rows_per_s']:,} rows/s; "
-                    f"job/floor = {r['ratio_to_floor']} (target >= {TARGET_FLOOR_RATIO}: "
-                    f"{'OK' if r['ratio_to_floor'] >= TARGET_FLOOR_RATIO else 'MISS'})"
-                )
-                print(
-                    f"{name}: peak memory of the job's processes {r['peak_memory_bytes'] / 1024**3:.2f} GiB "
-                    f"(target <= 2 GiB: {'OK' if r['peak_memory_bytes'] <= TARGET_PEAK_BYTES else 'MISS'})"
-                )
-                ok = r["keys_in_redis"] == r["rows_written"] and r["sample_bytes_identical_to_floor"]
-                print(
-                    f"{name}: Redis keys {r['keys_in_redis']:,} of {r['rows_written']:,}, sampled hashes and expiries "
-                    f"identical to the PROTOCOL floor: {'OK' if ok else 'MISS'}",
-                    flush=True,
-                )
+                for r in run_variant(tmp, redis_server, entities, variant, launchers):
+                    results.append(r)
+                    name = f"ingest {entities:,} entities x {variant} row(s), {r['driver']} driver"
+                    print(
+                        f"{name}: job {r['job_seconds']} s = {r['job_rows_per_s']:,} rows/s (target >= {TARGET_ROWS_PER_S:,}: "
+                        f"{'OK' if r['job_rows_per_s'] >= TARGET_ROWS_PER_S else 'MISS'}); "
+                        f"of which in the job's run() {r['in_job_seconds']} s"
+                    )
+                    print(
+                        f"{name}: floor (one redis-py pipeline) {r['floor_seconds']} s = {r['floor_rows_per_s']:,} rows/s; "
+                        f"job/floor = {r['ratio_to_floor']} (target >= {TARGET_FLOOR_RATIO}: "
+                        f"{'OK' if r['ratio_to_floor'] >= TARGET_FLOOR_RATIO else 'MISS'})"
+                    )
+                    print(
+                        f"{name}: peak memory of the job's processes {r['peak_memory_bytes'] / 1024**3:.2f} GiB "
+                        f"(target <= 2 GiB: {'OK' if r['peak_memory_bytes'] <= TARGET_PEAK_BYTES else 'MISS'})"
+                    )
+                    ok = r["keys_in_redis"] == r["rows_written"] and r["sample_bytes_identical_to_floor"]
+                    print(
+                        f"{name}: Redis keys {r['keys_in_redis']:,} of {r['rows_written']:,}, sampled hashes and expiries "
+                        f"identical to the PROTOCOL floor: {'OK' if ok else 'MISS'}",
+                        flush=True,
+                    )
     finally:
+        if "warm" in launchers:
+            launchers["warm"].stop_warm_driver()  # type: ignore[attr-defined]
         shutil.rmtree(tmp, ignore_errors=True)
     if opts.json:
         opts.json.write_text(json.dumps(results, indent=2))
