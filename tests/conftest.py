@@ -90,3 +90,30 @@ def redis_client(redis_server):
     client = redis_server.client()
     client.flushall()
     return client
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[object]:
+    """One private Redis Cluster of 3 primaries on loopback for the session, stopped at the end."""
+    from provender.local.redis import EmbeddedRedisCluster
+
+    data_dir = Path(tempfile.mkdtemp(prefix="provender-test-cluster-"))
+    cluster = EmbeddedRedisCluster(data_dir, masters=3).start()
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster_client(redis_cluster) -> Iterator[object]:
+    """A cluster client of the session's cluster, emptied (and its command statistics reset) before the test."""
+    import redis as redis_py
+
+    client = redis_py.RedisCluster(
+        startup_nodes=[redis_py.cluster.ClusterNode("127.0.0.1", n.port) for n in redis_cluster.nodes]
+    )
+    client.flushall(target_nodes=redis_py.RedisCluster.PRIMARIES)
+    for node in redis_cluster.nodes:
+        node.client().config_resetstat()
+    yield client
+    client.close()

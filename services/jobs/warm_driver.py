@@ -32,6 +32,7 @@ from pyspark.sql import SparkSession
 
 from provender.jobs import job_report, sources
 from provender.jobs.job_args import application_path, parse_job_args, read_argument
+from provender.local.processes import alive
 
 JOB_ID_CONF = "spark.provender.job_id"  # what a job reads to label what it reports (as spark-submit sets it)
 POLL_SECONDS = 0.05
@@ -67,16 +68,6 @@ class RunningJob:
     job_dir: Path
     thread: threading.Thread
     cancelling: bool = False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -119,7 +110,7 @@ class WarmDriver:
             owner = int((self.folder / "owner").read_text().strip())
         except (OSError, ValueError):
             return False
-        return not _alive(owner)
+        return not alive(owner)
 
     def _take_requests(self) -> None:
         for request_file in sorted(self.inbox.glob("*.json")):

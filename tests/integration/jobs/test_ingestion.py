@@ -385,35 +385,21 @@ def test_bad_configuration_is_an_error_naming_the_column(spark, redis_server, tm
         ingestion.run(spark, _args(wrong, redis_server.url, tmp_path, BASE, BASE + timedelta(hours=1)))
 
 
-@pytest.fixture(scope="module")
-def redis_cluster(tmp_path_factory):
-    from provender.local.redis import EmbeddedRedisCluster
-
-    cluster = EmbeddedRedisCluster(tmp_path_factory.mktemp("cluster"), masters=3).start()
-    yield cluster
-    cluster.stop()
-
-
 def test_ingestion_into_a_redis_cluster_writes_the_same_bytes(
-    spark, redis_cluster, tmp_path, all_types_source
+    spark, redis_cluster, cluster_client, tmp_path, all_types_source
 ) -> None:
-    import redis as redis_py
-
     table, rows = all_types_source
     args = _args(table, redis_cluster.seeds, tmp_path, BASE - timedelta(days=1), BASE + timedelta(days=1))
     summary = ingestion.run(spark, args)
     assert summary.rows_written == 40
-    client = redis_py.RedisCluster(
-        startup_nodes=[redis_py.cluster.ClusterNode("127.0.0.1", n.port) for n in redis_cluster.nodes]
-    )
-    try:
-        got = {key: (client.hgetall(key), client.expiretime(key)) for key in client.scan_iter(count=1000)}
-        assert got == _expected(PROJECT, table, rows)
-        assert len({client.keyslot(k) for k in got}) > 1  # the keys really are spread over the cluster
-        again = ingestion.run(spark, args)  # the write rule holds on a cluster too: same state, nothing stale
-        assert again.rows_written == 40
-    finally:
-        client.close()
+    got = {
+        key: (cluster_client.hgetall(key), cluster_client.expiretime(key))
+        for key in cluster_client.scan_iter(count=1000)
+    }
+    assert got == _expected(PROJECT, table, rows)
+    assert len({cluster_client.keyslot(k) for k in got}) > 1  # the keys really are spread over the cluster
+    again = ingestion.run(spark, args)  # the write rule holds on a cluster too: same state, nothing stale
+    assert again.rows_written == 40
 
 
 def test_rows_equal_in_both_times_resolve_the_same_whatever_their_order(

@@ -6,7 +6,6 @@ what a single Redis holds."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -79,25 +78,6 @@ def _expected(rows: list[dict], table: TableSpec = TABLE) -> dict[bytes, tuple[d
     return out
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> Iterator[EmbeddedRedisCluster]:
-    started = EmbeddedRedisCluster(tmp_path_factory.mktemp("sink-cluster"), masters=3).start()
-    yield started
-    started.stop()
-
-
-@pytest.fixture
-def cluster_client(cluster: EmbeddedRedisCluster) -> Iterator[redis_py.RedisCluster]:
-    client = redis_py.RedisCluster(
-        startup_nodes=[redis_py.cluster.ClusterNode("127.0.0.1", n.port) for n in cluster.nodes]
-    )
-    client.flushall(target_nodes=redis_py.RedisCluster.PRIMARIES)
-    for node in cluster.nodes:
-        node.client().config_resetstat()
-    yield client
-    client.close()
-
-
 def _dump_cluster(client: redis_py.RedisCluster) -> dict:
     return {
         key: (client.hgetall(key), client.expiretime(key))
@@ -105,9 +85,10 @@ def _dump_cluster(client: redis_py.RedisCluster) -> dict:
     }
 
 
-def _script_calls(cluster: EmbeddedRedisCluster) -> int:
+def _script_calls(redis_cluster: EmbeddedRedisCluster) -> int:
     return sum(
-        int(n.client().info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)) for n in cluster.nodes
+        int(n.client().info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+        for n in redis_cluster.nodes
     )
 
 
@@ -122,10 +103,10 @@ def small_calls(monkeypatch) -> None:
 
 
 def test_a_cluster_holds_exactly_what_a_single_redis_holds(
-    redis, redis_server, cluster, cluster_client, small_calls
+    redis, redis_server, redis_cluster, cluster_client, small_calls
 ) -> None:
     rows = [_row(u, i, BASE_NS + i * 1001) for i, u in enumerate(_users(300))]
-    for url in (redis_server.url, cluster.seeds):
+    for url in (redis_server.url, redis_cluster.seeds):
         sink = _sink(url)
         try:
             for start in range(
@@ -140,13 +121,13 @@ def test_a_cluster_holds_exactly_what_a_single_redis_holds(
     assert _dump_cluster(cluster_client) == single
     keys = list(single)
     assert len({cluster_client.keyslot(k) for k in keys}) > 3  # spread over slots and nodes ...
-    assert all(n.client().dbsize() > 0 for n in cluster.nodes)
+    assert all(n.client().dbsize() > 0 for n in redis_cluster.nodes)
     # ... yet one call carries several keys of one slot: far fewer calls than keys
-    assert _script_calls(cluster) < len(keys) / 2
+    assert _script_calls(redis_cluster) < len(keys) / 2
 
 
 def test_older_rows_never_overwrite_within_one_call_and_across_batches(
-    redis, redis_server, cluster, cluster_client, small_calls
+    redis, redis_server, redis_cluster, cluster_client, small_calls
 ) -> None:
     users = _users(120)
     first = [_row(u, i, BASE_NS + i) for i, u in enumerate(users)]
@@ -158,7 +139,7 @@ def test_older_rows_never_overwrite_within_one_call_and_across_batches(
         second.append(_row(u, i + 1, BASE_NS + i + shift))
     for url, dump in (
         (redis_server.url, lambda: dump_redis(redis)),
-        (cluster.seeds, lambda: _dump_cluster(cluster_client)),
+        (redis_cluster.seeds, lambda: _dump_cluster(cluster_client)),
     ):
         sink = _sink(url)
         try:
@@ -182,7 +163,7 @@ def test_older_rows_never_overwrite_within_one_call_and_across_batches(
 
 
 def test_ingestion_into_a_cluster_batches_by_slot_and_keeps_the_write_rule(
-    spark, cluster, cluster_client, tmp_path, monkeypatch
+    spark, redis_cluster, cluster_client, tmp_path, monkeypatch
 ) -> None:
     monkeypatch.setattr(ingestion, "WRITE_SLICE_ROWS", 50)  # several slices (batches) per partition
     users = _users(400)
@@ -211,7 +192,7 @@ def test_ingestion_into_a_cluster_batches_by_slot_and_keeps_the_write_rule(
     second = [r for i, r in enumerate(older) if i % 2 or i % 4 == 0] + newer[::4]
     args = {
         "project": PROJECT,
-        "redis_url": cluster.seeds,
+        "redis_url": redis_cluster.seeds,
         "start": when - timedelta(days=1),
         "end": when + timedelta(days=1),
         "dead_letter_location": to_file_url(tmp_path / "dead"),
@@ -219,7 +200,7 @@ def test_ingestion_into_a_cluster_batches_by_slot_and_keeps_the_write_rule(
     s1 = ingestion.run(spark, IngestionJobArgs(table=source(first, "first"), **args))
     assert (s1.rows_written, s1.rows_skipped_stale) == (400, 0)
     assert _dump_cluster(cluster_client) == _expected(first)
-    assert _script_calls(cluster) < 400 / 2  # several keys per call
+    assert _script_calls(redis_cluster) < 400 / 2  # several keys per call
     s2 = ingestion.run(spark, IngestionJobArgs(table=source(second, "second"), **args))
     assert (s2.rows_written, s2.rows_skipped_stale) == (100, 200)
     wins = [newer[i] if i % 4 == 0 else first[i] for i in range(len(users))]
@@ -241,15 +222,15 @@ def test_a_lost_script_is_loaded_again_and_the_batch_rewritten(redis, redis_serv
     assert dump_redis(redis) == _expected(rows)
 
 
-def test_calls_sent_to_the_wrong_node_are_written_key_by_key(cluster, cluster_client) -> None:
+def test_calls_sent_to_the_wrong_node_are_written_key_by_key(redis_cluster, cluster_client) -> None:
     """A slot map gone stale (a resharding): the nodes answer MOVED; those keys still get written, once."""
     rows = [_row(u, i, BASE_NS + i) for i, u in enumerate(_users(150))]
-    sink = _sink(cluster.seeds)
+    sink = _sink(redis_cluster.seeds)
     try:
         assert sink.write(_encoded(rows[:10])).written == 10
         right = sink._node_of_slot
         assert right is not None
-        sink._node_of_slot = (right + 1) % len(cluster.nodes)  # every slot on the next node
+        sink._node_of_slot = (right + 1) % len(redis_cluster.nodes)  # every slot on the next node
         sink.send(_encoded(rows[10:50]))
         sink.send(_encoded(rows[50:80]))
         assert sink.flush() == redis_sink.WriteResult(written=70, stale=0)

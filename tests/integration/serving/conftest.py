@@ -1,8 +1,9 @@
-"""Fixtures for Serving on real servers: a Redis server (and a 3-master Redis Cluster) on loopback, Serving in
+"""Fixtures for Serving on real servers: a Redis server on loopback (the cluster is the root conftest's), Serving in
 this process on a free port, backed by the in-process Core of the root conftest."""
 
 from __future__ import annotations
 
+import gc
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -13,7 +14,7 @@ import pytest
 import redis as redis_py
 from prometheus_client import CollectorRegistry
 
-from provender.local.redis import EmbeddedRedis, EmbeddedRedisCluster
+from provender.local.redis import EmbeddedRedis
 from provender.proto.feast.serving import ServingService_pb2_grpc
 from provender.proto.provender.serving import ColumnarServing_pb2_grpc
 from provender.serving.app import ServingApp, ServingSettings, start_serving
@@ -43,24 +44,6 @@ def redis(redis_server: EmbeddedRedis) -> Iterator[redis_py.Redis]:
     client.close()
 
 
-@pytest.fixture(scope="session")
-def redis_cluster(redis_dir: Path) -> Iterator[EmbeddedRedisCluster]:
-    """A Redis Cluster of 3 primaries on loopback, for the session."""
-    cluster = EmbeddedRedisCluster(redis_dir / "cluster", masters=3).start()
-    yield cluster
-    cluster.stop()
-
-
-@pytest.fixture
-def cluster_client(redis_cluster: EmbeddedRedisCluster) -> Iterator[redis_py.RedisCluster]:
-    client = redis_py.RedisCluster(
-        startup_nodes=[redis_py.cluster.ClusterNode("127.0.0.1", n.port) for n in redis_cluster.nodes]
-    )
-    client.flushall(target_nodes=redis_py.RedisCluster.PRIMARIES)
-    yield client
-    client.close()
-
-
 @pytest.fixture
 def start_serving_at(core_server) -> Iterator[Callable[..., ServingApp]]:
     """Start Serving in this process against a Redis URL and the test's Core; every one is stopped after."""
@@ -74,11 +57,17 @@ def start_serving_at(core_server) -> Iterator[Callable[..., ServingApp]]:
             setattr(settings, key, value)
         app = start_serving(settings, registry=CollectorRegistry())
         started.append(app)
+        # as `provender serving` does after start: what exists now (here the whole test process: pytest, and
+        # pyspark when the jobs' tests ran first) is out of the collector's sight, so that a full collection
+        # cannot pause a call for tens of milliseconds (the 100 ms UNAVAILABLE tests would see it)
+        gc.collect()
+        gc.freeze()
         return app
 
     yield start
     for app in started:
         app.stop(grace=1)
+    gc.unfreeze()
 
 
 @pytest.fixture
