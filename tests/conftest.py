@@ -85,11 +85,12 @@ def redis_server() -> Iterator[object]:
 
 
 @pytest.fixture
-def redis_client(redis_server):
+def redis(redis_server) -> Iterator[object]:
     """A client of the session's Redis, emptied before the test."""
     client = redis_server.client()
     client.flushall()
-    return client
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Fixtures for Serving on real servers: a Redis server on loopback (the cluster is the root conftest's), Serving in
+"""Fixtures for Serving on real servers (Redis and the Redis Cluster are the root conftest's), Serving in
 this process on a free port, backed by the in-process Core of the root conftest."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-import redis as redis_py
 from prometheus_client import CollectorRegistry
 
 from provender.local.redis import EmbeddedRedis
@@ -25,23 +24,6 @@ def redis_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="provender-test-redis-"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def redis_server(redis_dir: Path) -> Iterator[EmbeddedRedis]:
-    """One Redis server for the session."""
-    server = EmbeddedRedis(redis_dir / "standalone").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def redis(redis_server: EmbeddedRedis) -> Iterator[redis_py.Redis]:
-    """A client of the session's Redis, emptied before the test."""
-    client = redis_server.client()
-    client.flushall()
-    yield client
-    client.close()
 
 
 @pytest.fixture
