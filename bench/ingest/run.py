@@ -21,7 +21,6 @@ import random
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +36,9 @@ from provender.jobs.job_args import Column, FileSource, IngestionJobArgs, TableS
 from provender.local.redis import EmbeddedRedis
 from provender.value_type import ValueType
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from harness import PeakMemory, wait_for
+
 PROJECT = "bench"
 TABLE = "ingest_bench"
 FEATURES = [f"f{i}" for i in range(10)]
@@ -44,6 +46,16 @@ MAX_AGE = 30 * 86_400
 TARGET_ROWS_PER_S = 100_000
 TARGET_FLOOR_RATIO = 0.8
 TARGET_PEAK_BYTES = 2 * 1024**3
+
+
+def bench_table(source: Path) -> TableSpec:
+    return TableSpec(
+        TABLE,
+        (Column("entity_id", ValueType.INT64),),
+        tuple(Column(f, ValueType.FLOAT) for f in FEATURES),
+        FileSource(to_file_url(source), "event_timestamp"),
+        MAX_AGE,
+    )
 
 
 def make_source(folder: Path, entities: int, rows_per_entity: int, now: datetime) -> tuple[Path, dict]:
@@ -118,39 +130,6 @@ def run_floor(redis_url_port: int, hashes: list[tuple[bytes, list[bytes], int]])
     return elapsed
 
 
-class PeakMemory:
-    """Samples the RSS sum of a process group every 0.2 s."""
-
-    def __init__(self, pgid: int) -> None:
-        self.pgid = pgid
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        page = os.sysconf("SC_PAGE_SIZE")
-        while not self._stop.is_set():
-            total = 0
-            for proc in Path("/proc").iterdir():
-                if not proc.name.isdigit():
-                    continue
-                try:
-                    stat = (proc / "stat").read_text()
-                    fields = stat[stat.rindex(")") + 2 :].split()
-                    if int(fields[2]) == self.pgid:
-                        total += int((proc / "statm").read_text().split()[1]) * page
-                except (OSError, ValueError, IndexError):
-                    continue
-            self.peak = max(self.peak, total)
-            time.sleep(0.2)
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join()
-        return self.peak
-
-
 def snapshot(port: int, keys: list[bytes]) -> list[tuple[dict, int]]:
     import redis
 
@@ -197,13 +176,7 @@ def run_variant(
     client = redis_server.client()
     client.flushall()
 
-    table = TableSpec(
-        TABLE,
-        (Column("entity_id", ValueType.INT64),),
-        tuple(Column(f, ValueType.FLOAT) for f in FEATURES),
-        FileSource(to_file_url(source), "event_timestamp"),
-        MAX_AGE,
-    )
+    table = bench_table(source)
     args = IngestionJobArgs(
         project=PROJECT,
         table=table,
@@ -218,7 +191,7 @@ def run_variant(
         began = time.perf_counter()
         launched = launcher.submit(f"ingest-{rows_per_entity}-{driver}", args)
         memory = PeakMemory(ProcessHandle.decode(launched.handle, "local").pid)
-        state, message = _wait(launcher, launched.handle)
+        state, message = wait_for(launcher, launched.handle)
         job_s = time.perf_counter() - began
         peak = memory.stop()
         if state is not JobState.DONE:
@@ -233,14 +206,6 @@ def run_variant(
     client.flushall()
     client.close()
     return results
-
-
-def _wait(launcher: Launcher, handle: str) -> tuple[JobState, str]:
-    while True:
-        state, message = launcher.status(handle)
-        if state.terminal:
-            return state, message
-        time.sleep(0.05)
 
 
 def _result(
@@ -275,13 +240,7 @@ def warm_up(tmp: Path, redis_server: EmbeddedRedis, launcher: Launcher) -> None:
     as a driver that has served jobs before would be."""
     now = datetime.now(UTC)
     source, _ = make_source(tmp / "src-warm-up", 50_000, 1, now)
-    table = TableSpec(
-        TABLE,
-        (Column("entity_id", ValueType.INT64),),
-        tuple(Column(f, ValueType.FLOAT) for f in FEATURES),
-        FileSource(to_file_url(source), "event_timestamp"),
-        MAX_AGE,
-    )
+    table = bench_table(source)
     for n in range(2):
         args = IngestionJobArgs(
             project="warm-up",
@@ -292,7 +251,7 @@ def warm_up(tmp: Path, redis_server: EmbeddedRedis, launcher: Launcher) -> None:
             dead_letter_location=to_file_url(tmp / "dead-warm-up"),
         )
         launched = launcher.submit(f"warm-up-{n}", args)
-        state, message = _wait(launcher, launched.handle)
+        state, message = wait_for(launcher, launched.handle)
         if state is not JobState.DONE:
             raise SystemExit(f"warm-up ingestion failed: {message} (log {launched.log_uri})")
     redis_server.client().flushall()

@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +43,9 @@ from provender.jobs.job_args import (
     to_file_url,
 )
 from provender.value_type import ValueType
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from harness import PeakMemory, wait_for
 
 FEATURES = [f"f{i}" for i in range(10)]
 TABLE = "bench_features"
@@ -106,47 +108,6 @@ def make_entities(path: Path, rows: int, keys: int, seed: int) -> None:
     pq.write_table(table, path)
 
 
-class PeakMemory:
-    """Samples the RSS sum of a process and its descendants every 0.2 s."""
-
-    def __init__(self, root: int) -> None:
-        self.root = root
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _tree(self) -> int:
-        parents: dict[int, int] = {}
-        rss: dict[int, int] = {}
-        page = os.sysconf("SC_PAGE_SIZE")
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                stat = (proc / "stat").read_text()
-                parents[int(proc.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
-                rss[int(proc.name)] = int((proc / "statm").read_text().split()[1]) * page
-            except (OSError, ValueError, IndexError):
-                continue
-        total, todo = 0, [self.root]
-        while todo:
-            pid = todo.pop()
-            total += rss.get(pid, 0)
-            todo += [c for c, p in parents.items() if p == pid]
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._tree())
-            time.sleep(0.2)
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join()
-        return self.peak
-
-
 def run_duckdb(source: Path, entities: Path, out: Path) -> tuple[float, float]:
     """(query seconds as DuckDB reports them, process wall seconds)."""
     began = time.perf_counter()
@@ -176,11 +137,7 @@ def run_spark(launcher: LocalLauncher, source: Path, entities: Path, out: Path) 
     began = time.perf_counter()
     launched = launcher.submit(f"retrieval-{out.name}-{time.time_ns()}", args)
     memory = PeakMemory(ProcessHandle.decode(launched.handle, launcher.name).pid)
-    while True:
-        state, message = launcher.status(launched.handle)
-        if state.terminal:
-            break
-        time.sleep(0.05)
+    state, message = wait_for(launcher, launched.handle)
     if state is not JobState.DONE:
         raise SystemExit(f"the retrieval job failed: {message} (log: {launched.log_uri})")
     pq.ParquetDataset(out).schema  # readable  # noqa: B018
