@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,11 +47,12 @@ def find_redis_server() -> Path:
     )
 
 
-def _cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+def _cluster_port(taken: AbstractSet[int] = frozenset()) -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid too, neither of them in `taken` (the
+    ports of the cluster's other nodes, chosen but not yet bound, and their bus ports)."""
     for _ in range(200):
         port = free_port()
-        if port + 10000 <= 65535 and _is_free(port + 10000):
+        if port + 10000 <= 65535 and not {port, port + 10000} & taken and _is_free(port + 10000):
             return port
     raise RedisNotAvailable("no free port pair (port, port + 10000) for a Redis Cluster node on 127.0.0.1")
 
@@ -200,9 +202,11 @@ class EmbeddedRedisCluster:
 
         data_dir = Path(self.data_dir).absolute()
         if not self.nodes:
-            self.nodes = [
-                EmbeddedRedis(data_dir / f"node{i}", cluster_enabled=True) for i in range(self.masters)
-            ]
+            taken: set[int] = set()  # a node's port must not be another's bus port: none is bound yet
+            for i in range(self.masters):
+                port = _cluster_port(taken)
+                taken |= {port, port + 10000}
+                self.nodes.append(EmbeddedRedis(data_dir / f"node{i}", port=port, cluster_enabled=True))
         try:
             for node in self.nodes:
                 node.start()
@@ -240,5 +244,11 @@ class EmbeddedRedisCluster:
                    for i in infos):  # fmt: skip
                 return
             if time.monotonic() > deadline:
-                raise RedisNotAvailable(f"the Redis Cluster did not reach cluster_state:ok in {timeout} s")
+                states = {
+                    n.port: (i.get("cluster_state"), i.get("cluster_known_nodes"))
+                    for n, i in zip(self.nodes, infos, strict=True)
+                }
+                raise RedisNotAvailable(
+                    f"the Redis Cluster did not reach cluster_state:ok in {timeout} s (port: state, known nodes: {states})"
+                )
             time.sleep(0.05)
