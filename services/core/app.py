@@ -7,7 +7,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provender.core import core_servicer, job_servicer
+from provender.core import client_support_servicer, core_servicer, job_servicer
 from provender.core.jobs.background import BackgroundLoop
 from provender.core.jobs.controller import JobController, JobSettings
 from provender.core.jobs.schedules import Schedules
@@ -104,7 +104,13 @@ def start_core(settings: CoreSettings) -> RunningServer:
     schedules = Schedules(db, controller, metrics=metrics)
     jobs = job_servicer.register(controller, schedules)
     running = start_server(
-        [core_servicer.register(core_servicer.CoreServicer(registry)), *jobs],
+        [
+            core_servicer.register(core_servicer.CoreServicer(registry)),
+            *jobs,
+            client_support_servicer.register(
+                client_support_servicer.ClientSupportServicer(controller, staging)
+            ),
+        ],
         port=settings.port,
         host=settings.host,
         metrics=_metrics(),

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from provender.core.jobs import ids
 from provender.core.jobs.model import Job, JobStatus, JobType
@@ -256,6 +257,13 @@ class JobController:
     def get_job(self, job_id: str) -> Job:
         job = self.store.get(ids.check_job_id(job_id))
         return self.reconcile(job) if not job.status.terminal else job
+
+    def report(self, job_id: str) -> dict[str, Any] | None:
+        """What a finished job reported (None while it runs, when it failed, or when its launcher keeps none)."""
+        job = self.get_job(job_id)
+        if job.status is not JobStatus.DONE or not job.handle:
+            return None
+        return self.launcher.report(job.handle)
 
     def cancel_job(self, job_id: str) -> Job:
         job = self.store.get(ids.check_job_id(job_id))

@@ -58,6 +58,11 @@ class Launcher(ABC):
     def log_uri(self, handle: str) -> str:
         """Where the job's log is (a URI)."""
 
+    def report(self, handle: str) -> dict[str, Any] | None:
+        """The summary a finished job reported (rows read, written, ...), or None where this launcher keeps
+        none: launchers that can read the job's log override it."""
+        return None
+
 
 _REGISTRY: dict[str, type[Launcher]] = {}
 # Launchers that ship with Provender, imported on first use (each module registers its class).

@@ -21,6 +21,7 @@ from abc import abstractmethod
 from dataclasses import asdict, dataclass
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 from provender.core.launchers.base import JobState, Launched, Launcher
 from provender.errors import FailedPrecondition, InvalidArgument
@@ -256,6 +257,9 @@ class SparkSubmitLauncher(Launcher):
 
     def log_uri(self, handle: str) -> str:
         return ProcessHandle.decode(handle, self.name).log.as_uri()
+
+    def report(self, handle: str) -> dict[str, Any] | None:
+        return job_report.find_summary(ProcessHandle.decode(handle, self.name).log)
 
     def driver_failure(self, h: ProcessHandle) -> str:
         """Why the process running the job ended, when the job's own log does not say ("" when unknown)."""
