@@ -23,6 +23,9 @@ _EXPORTS = {
     "KafkaSource": "provender.data_source",
     "ParquetFormat": "provender.data_format",
     "ProtoFormat": "provender.data_format",
+    "SparkClient": "provender.spark_client",
+    "SparkJobFailure": "provender.remote_job",
+    "SparkJobStatus": "provender.remote_job",
     "ValueType": "provender.value_type",
 }
 
@@ -36,6 +39,9 @@ __all__ = [
     "KafkaSource",
     "ParquetFormat",
     "ProtoFormat",
+    "SparkClient",
+    "SparkJobFailure",
+    "SparkJobStatus",
     "ValueType",
     "__version__",
 ]
@@ -47,6 +53,8 @@ if TYPE_CHECKING:
     from provender.entity import Entity
     from provender.feature import Feature
     from provender.feature_table import FeatureTable
+    from provender.remote_job import SparkJobFailure, SparkJobStatus
+    from provender.spark_client import SparkClient
     from provender.value_type import ValueType
 
 

@@ -24,6 +24,17 @@ class IngestResult:
     url: str
     partitions: list[str]
 
+    def _repr_html_(self) -> str:
+        from provender.rendering import html_table
+
+        shown = (
+            self.partitions
+            if len(self.partitions) <= 6
+            else [*self.partitions[:3], "...", *self.partitions[-2:]]
+        )
+        rows = [("rows", f"{self.rows:,}"), ("written to", self.url), ("date partitions", ", ".join(shown))]
+        return html_table(f"ingested into {self.table}", ["", ""], rows, header=False)
+
 
 def source_columns(table: FeatureTable, entity_types: dict[str, ValueType]) -> dict[str, ValueType | str]:
     """Every column the batch source must have: name -> value type ("timestamp" for time columns)."""
@@ -42,11 +53,20 @@ def source_columns(table: FeatureTable, entity_types: dict[str, ValueType]) -> d
     return columns
 
 
+def optional_columns(table: FeatureTable) -> set[str]:
+    """Source columns a DataFrame may leave out: the created timestamp, as Feast 0.9's own data does. It is
+    written as nulls then (every file of the source keeps one schema), and the jobs keep the latest row per
+    entity by event time alone."""
+    source = table.batch_source
+    return {source.created_timestamp_column} if isinstance(source, FileSource) else set()
+
+
 def to_arrow(df: pd.DataFrame, table: FeatureTable, entity_types: dict[str, ValueType]) -> pa.Table:
     """The rows as an Arrow table with exactly the declared types; InvalidArgument names a missing column or
     the first value that does not fit, and nothing has been written then."""
     columns = source_columns(table, entity_types)
-    missing = [c for c in columns if c not in df.columns]
+    absent = {name for name in optional_columns(table) if name and name not in df.columns}
+    missing = [c for c in columns if c not in df.columns and c not in absent]
     if missing:
         raise InvalidArgument(
             "dataframe columns",
@@ -55,6 +75,9 @@ def to_arrow(df: pd.DataFrame, table: FeatureTable, entity_types: dict[str, Valu
         )
     arrays: dict[str, pa.Array] = {}
     for name, kind in columns.items():
+        if name in absent:
+            arrays[name] = pa.nulls(len(df), pa.timestamp("us", tz="UTC"))
+            continue
         series = df[name]
         if kind == "timestamp":
             try:
@@ -89,8 +112,16 @@ def write(data: pa.Table, table: FeatureTable) -> IngestResult:
     partition_cols = [source.date_partition_column] if source.date_partition_column else None
     # A new file name per ingest: earlier data stays; the jobs keep the latest row per key.
     basename = f"part-{uuid.uuid4().hex}-{{i}}.parquet"
-    pq.write_to_dataset(
-        data, root_path=path, filesystem=fs, partition_cols=partition_cols, basename_template=basename
-    )
+    try:
+        pq.write_to_dataset(
+            data, root_path=path, filesystem=fs, partition_cols=partition_cols, basename_template=basename
+        )
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise InvalidArgument(
+            f"feature table {table.name!r} batch_source.file_url",
+            source.file_url,
+            f"a location this process can write ({reason}); apply the table with a file_url you can write",
+        ) from None
     partitions = sorted(set(data.column(partition_cols[0]).to_pylist())) if partition_cols else []
     return IngestResult(table=table.name, rows=data.num_rows, url=source.file_url, partitions=partitions)

@@ -8,7 +8,7 @@ from typing import Any
 from provender.errors import InvalidArgument
 from provender.proto.feast.serving import ServingService_pb2 as pb
 from provender.proto.feast.types import Value_pb2
-from provender.value_type import ValueType, from_value, python_value_type, to_value
+from provender.value_type import ValueType, from_value, python_value_type, to_value, value_type_of
 
 Status = pb.GetOnlineFeaturesResponse.FieldStatus
 
@@ -83,14 +83,26 @@ def build_columnar_request(
 
 class OnlineResponse:
     """The answer of an online lookup: per field ("entity" or "table:feature"), a value and a status per
-    entity row, in the order the rows were given."""
+    entity row, in the order the rows were given. `types` are the fields' declared value types (what `to_df`
+    makes dtypes of: provender.dtypes); a field missing from it is typed by the values it carries."""
 
-    def __init__(self, values: dict[str, list[Any]], statuses: dict[str, list[str]]) -> None:
+    def __init__(
+        self,
+        values: dict[str, list[Any]],
+        statuses: dict[str, list[str]],
+        types: Mapping[str, ValueType] | None = None,
+    ) -> None:
         self._values = values
         self._statuses = statuses
+        self._types = dict(types or {})
 
     @classmethod
-    def from_rows(cls, proto: pb.GetOnlineFeaturesResponse, order: Iterable[str] = ()) -> OnlineResponse:
+    def from_rows(
+        cls,
+        proto: pb.GetOnlineFeaturesResponse,
+        order: Iterable[str] = (),
+        types: Mapping[str, ValueType] | None = None,
+    ) -> OnlineResponse:
         """From GetOnlineFeaturesV2's answer; fields ordered as `order`, then as they come."""
         names: dict[str, None] = dict.fromkeys(order)
         for row in proto.field_values:
@@ -100,20 +112,36 @@ class OnlineResponse:
         rows = proto.field_values
         values = {n: [from_value(r.fields[n]) if n in r.fields else None for r in rows] for n in fields}
         statuses = {n: [Status.Name(r.statuses[n]) for r in rows] for n in fields}
-        return cls(values, statuses)
+        seen = dict(types or {})
+        for n in fields:
+            if n not in seen:
+                found = (value_type_of(r.fields[n]) for r in rows if n in r.fields)
+                seen[n] = next((t for t in found if t is not None), None)  # type: ignore[assignment]
+        return cls(values, statuses, {k: v for k, v in seen.items() if v is not None})
 
     @classmethod
-    def from_columnar(cls, request: Any, proto: Any) -> OnlineResponse:
+    def from_columnar(
+        cls, request: Any, proto: Any, types: Mapping[str, ValueType] | None = None
+    ) -> OnlineResponse:
         """From the columnar answer; entity columns first, echoed from the request as PRESENT."""
         values: dict[str, list[Any]] = {}
         statuses: dict[str, list[str]] = {}
+        seen = dict(types or {})
         for entity in request.entities:
             values[entity.name] = list(from_value(entity.values) or [])
             statuses[entity.name] = ["PRESENT"] * proto.row_count
+            list_type = value_type_of(entity.values)
+            if entity.name not in seen and list_type is not None:
+                seen[entity.name] = list_type.element_type
         for column in proto.features:
             values[column.name] = [from_value(v) for v in column.values]
             statuses[column.name] = [Status.Name(s) for s in column.statuses]
-        return cls(values, statuses)
+            if column.name not in seen:
+                found = (value_type_of(v) for v in column.values)
+                first = next((t for t in found if t is not None), None)
+                if first is not None:
+                    seen[column.name] = first
+        return cls(values, statuses, seen)
 
     @property
     def field_names(self) -> list[str]:
@@ -128,9 +156,26 @@ class OnlineResponse:
         return {k: list(v) for k, v in self._statuses.items()}
 
     def to_df(self):
+        """A DataFrame with a column per field, dtypes by provender.dtypes' rule (Int64 for INT64 features with
+        pd.NA where there is no value, float32 for FLOAT, ...), the same as in training sets."""
         import pandas as pd
 
-        return pd.DataFrame(self._values)
+        from provender.dtypes import column
+
+        return pd.DataFrame({name: column(v, self._types.get(name)) for name, v in self._values.items()})
+
+    def _repr_html_(self) -> str:
+        from provender.rendering import html_table
+
+        names = self.field_names
+        rows = [
+            [
+                self._values[n][i] if self._statuses[n][i] == "PRESENT" else f"({self._statuses[n][i]})"
+                for n in names
+            ]
+            for i in range(len(self))
+        ]
+        return html_table(f"online features, {len(self)} rows", names, rows)
 
     def __len__(self) -> int:
         return len(next(iter(self._values.values()), []))
