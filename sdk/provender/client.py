@@ -274,6 +274,27 @@ class Client:
             self._entity_types[project] = {e.name: e.value_type for e in self.list_entities(project=project)}
         return self._entity_types[project]
 
+    def _check_entity_names(self, project: str, rows: list[Mapping[str, Any]]) -> dict[str, ValueType]:
+        """The project's entity types, after checking every key of the rows names one of its entities (the
+        registry is read again before a name is called unknown)."""
+        import difflib
+
+        types = self._types_of_entities(project)
+        if all(name in types for row in rows for name in row):
+            return types
+        self._entity_types.pop(project, None)
+        types = self._types_of_entities(project)
+        for i, row in enumerate(rows):
+            for name in row:
+                if name not in types:
+                    close = difflib.get_close_matches(name, list(types), n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    known = ", ".join(sorted(types)) or "none yet"
+                    raise InvalidArgument(
+                        f"entity_rows[{i}]", name, f"an entity of project {project!r} ({known}){hint}"
+                    )
+        return types
+
     def _types_of_features(self, project: str, refs: list[str]) -> dict[str, ValueType]:
         """ "table:feature" -> declared type, for the refs asked (the registry is read again when one is new)."""
         known = self._feature_types.get(project, {})
@@ -328,7 +349,7 @@ class Client:
         project = self._project_or_default(project)
         refs, rows = list(feature_refs), list(entity_rows)
         try:
-            types = self._types_of_entities(project)
+            types = self._check_entity_names(project, rows)
             columns = {**types, **self._types_of_features(project, refs)}
         except Unavailable:
             types, columns = {}, {}  # Core unreachable: type entity values from Python, as Feast 0.9 does

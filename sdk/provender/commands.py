@@ -14,7 +14,11 @@ from rich.table import Table
 from provender.client import Client
 from provender.errors import ProvenderError
 
-console = Console()
+# Never wrap a line: ids, URLs and paths are copied from this output. When it goes to a file or a pipe, tables
+# are as wide as their content (rich would otherwise fold them at 80 columns).
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 100_000)
+# Options that take a time, which may be relative and so start with "-" (-2d): argparse would read it as a flag.
+_TIME_OPTIONS = ("--start", "--end")
 
 
 def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -120,8 +124,8 @@ def ingest(client: Client, args: argparse.Namespace) -> None:
     job = client.start_offline_to_online_ingestion(args.table, args.start, args.end, project=args.project)
     console.print(f"started {job.id}")
     if args.wait:
-        job.wait(timeout=args.timeout)
-        console.print(f"{job.id} DONE")
+        info = job.wait(timeout=args.timeout)
+        console.print(f"{job.id} {info.outcome()}")
 
 
 def online(client: Client, args: argparse.Namespace) -> None:
@@ -213,8 +217,22 @@ def parser(command: str) -> argparse.ArgumentParser:
     return p
 
 
+def _attach_time_values(argv: list[str]) -> list[str]:
+    """["--start", "-2d"] as ["--start=-2d"], so that argparse takes -2d as the value it is."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in _TIME_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def main(command: str, argv: list[str]) -> int:
-    args = parser(command).parse_args(argv)
+    args = parser(command).parse_args(_attach_time_values(argv))
     if getattr(args, "verb", None) in ("describe", "create", "archive", "cancel") and not (
         getattr(args, "name", None) or getattr(args, "id", None)
     ):
@@ -225,7 +243,7 @@ def main(command: str, argv: list[str]) -> int:
     try:
         with Client(core_url=args.core_url, serving_url=args.serving_url, project=args.project) as client:
             COMMANDS[command][0](client, args)
-    except ProvenderError as e:
+    except (ProvenderError, ValueError) as e:  # ValueError: a config file that is not valid
         print(f"provender {command}: {e}", file=sys.stderr)
         return 1
     return 0

@@ -44,7 +44,12 @@ def from_document(doc: Any, where: str) -> Entity | FeatureTable:
 
 def load(path: str | Path) -> list[Entity | FeatureTable]:
     """Every object of a YAML file (several documents separated by ---)."""
-    text = Path(path).read_text()
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise InvalidArgument("file", str(path), f"a readable YAML file ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise InvalidArgument("file", str(path), "a YAML text file (it is not UTF-8 text)") from None
     try:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as e:

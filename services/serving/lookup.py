@@ -420,16 +420,16 @@ def _raise_first_bad_entity(groups: Sequence[_Group], rows: Sequence[dict[str, b
             for name in group.encoder.names:
                 value = fields.get(name)
                 if not value:
-                    _raise_bad_entity(r, name, value, group)
+                    _raise_bad_entity(r, name, value, group, sorted(fields))
 
 
-def _raise_bad_entity(row: int, name: str, value: bytes | None, group: _Group) -> None:
+def _raise_bad_entity(row: int, name: str, value: bytes | None, group: _Group, given: list[str]) -> None:
     if value is None:
         raise InvalidArgument(
-            f"entity_rows[{row}].fields",
-            name,
-            f"a value for entity {name!r}: feature table {group.table!r} is keyed by "
-            f"{', '.join(group.encoder.names)}",
+            f"entity_rows[{row}] entity names",
+            given,
+            f"a value for entity {name!r} (feature table {group.table!r} is keyed by "
+            f"{', '.join(group.encoder.names)})",
         )
     raise InvalidArgument(
         f"entity_rows[{row}].fields[{name!r}]", "an unset Value", f"a value of entity {name!r}'s type"

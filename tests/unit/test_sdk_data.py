@@ -102,3 +102,38 @@ def test_columnar_request_needs_the_same_keys_in_every_row():
     )
     assert request.entities[0].values.int32_list_val.val == [1, 2]
     assert build_columnar_request(["t:f"], [{"driver_id": 1}, {"rider": 2}], "p", {}) is None
+
+
+def test_a_source_you_cannot_write_names_the_table_and_the_source(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    url = (blocker / "driver_stats").as_uri()  # a folder under a file: not writable, as root too
+    with pytest.raises(InvalidArgument) as e:
+        write(to_arrow(frame(), table(url), {"driver_id": ValueType.INT64}), table(url))
+    message = str(e.value)
+    assert "feature table 'drivers' batch_source.file_url" in message and url in message
+    assert "a location this process can write" in message
+
+
+def test_ingest_without_the_declared_created_column_writes_it_as_nulls(tmp_path):
+    spec = table((tmp_path / "t").as_uri())
+    spec.batch_source.created_timestamp_column = "created_timestamp"
+    arrow = to_arrow(frame(), spec, {"driver_id": ValueType.INT64})
+    assert arrow.column("created_timestamp").null_count == 2
+
+
+def test_notebook_renderings_are_tables():
+    from provender.applied import Applied
+    from provender.entity import Entity
+    from provender.ingest import IngestResult
+
+    applied = Applied([Entity("driver_id", ValueType.INT64), table()])
+    html = applied._repr_html_()
+    assert html.count("<tr>") == 3 and "driver_id" in html and "rating FLOAT" in html
+    online = OnlineResponse(
+        {"driver_id": [1, 2], "t:f": [0.5, None]},
+        {"driver_id": ["PRESENT"] * 2, "t:f": ["PRESENT", "NOT_FOUND"]},
+    )
+    assert "(NOT_FOUND)" in online._repr_html_() and online._repr_html_().count("<tr>") == 3
+    result = IngestResult("drivers", 3600, "file:///data", ["2026-11-28", "2026-11-29"])
+    assert "3,600" in result._repr_html_()

@@ -21,7 +21,9 @@ from provender import (
     SparkJobFailure,
     SparkJobStatus,
     ValueType,
+    feast_options,
 )
+from provender.errors import InvalidArgument
 from provender.feast_options import ServerSideOption
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -97,7 +99,10 @@ def loaded(platform):
     return client, table
 
 
-def test_every_feast09_client_option_is_accepted_and_server_settings_say_where_they_live(platform):
+def test_every_feast09_client_option_is_accepted_and_server_settings_say_where_they_live(
+    platform, monkeypatch
+):
+    monkeypatch.setattr(feast_options, "_noticed", set())  # notices are once per process
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         client = Client(
@@ -153,7 +158,9 @@ def test_feast09_job_methods_and_the_ingestion_report(loaded):
 
 def test_online_dtypes_follow_the_declared_types(loaded):
     client, _ = loaded
-    client.start_offline_to_online_ingestion("driver_stats", NOW - timedelta(days=1), NOW).wait(progress=False)
+    client.start_offline_to_online_ingestion("driver_stats", NOW - timedelta(days=1), NOW).wait(
+        progress=False
+    )
     frame = client.get_online_features(
         ["driver_stats:conv_rate", "driver_stats:trips"],
         [{"driver_id": 1001}, {"driver_id": 1002}, {"driver_id": 9999}],
@@ -163,7 +170,9 @@ def test_online_dtypes_follow_the_declared_types(loaded):
         "driver_stats:conv_rate": "float32",
         "driver_stats:trips": pd.Int64Dtype(),
     }
-    assert frame["driver_stats:trips"].tolist()[:1] == [4] and frame["driver_stats:trips"].isna().tolist() == [
+    assert frame["driver_stats:trips"].tolist()[:1] == [4] and frame[
+        "driver_stats:trips"
+    ].isna().tolist() == [
         False,
         True,
         True,
@@ -222,3 +231,13 @@ def test_a_failed_retrieval_raises_feast09s_failure_from_get_output_file_uri(loa
     assert job.get_output_file_uri(block=False) is None or job.get_status() is SparkJobStatus.FAILED
     with pytest.raises(SparkJobFailure, match="no-such-entities"):
         job.get_output_file_uri(timeout_sec=300)
+
+
+def test_a_misspelt_entity_is_named_with_the_one_meant(loaded):
+    client, _ = loaded
+    with pytest.raises(InvalidArgument) as e:
+        client.get_online_features(["driver_stats:trips"], [{"drivr_id": 1001}])
+    assert str(e.value) == (
+        "entity_rows[0]: 'drivr_id' is not valid; expected an entity of project 'sdkjobs' (driver_id); "
+        "did you mean 'driver_id'?"
+    )

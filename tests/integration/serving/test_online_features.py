@@ -325,7 +325,12 @@ def test_one_redis_round_trip_of_hmgets(serving_stub, core_stub, redis) -> None:
             ["driver_hourly:conv_rate"],
             [{"driver_id": 1}, {"other": 2}],
             "INVALID_ARGUMENT",
-            ["entity_rows[1]", "driver_id", "driver_hourly"],
+            # names the key the caller passed, and what the table is keyed by
+            [
+                "entity_rows[1] entity names: ['other'] is not valid",
+                "a value for entity 'driver_id'",
+                "driver_hourly",
+            ],
         ),
         (
             ["driver_hourly:conv_rate"],
