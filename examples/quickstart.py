@@ -121,8 +121,7 @@ def main() -> None:
         "driver_hourly", start=now - timedelta(days=3), end=now + timedelta(hours=1)
     )
     print(f"\ningestion {ingestion.id} started; waiting for Spark...")
-    ingestion.wait()
-    print("online store loaded")
+    print(f"online store loaded: {ingestion.wait().outcome()}")
 
     # 4. Online lookups, as a production service does them (driver 9999 does not exist).
     online = client.get_online_features(

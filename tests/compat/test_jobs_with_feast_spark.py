@@ -103,6 +103,15 @@ def test_retrieval_output_is_point_in_time_correct(scenario):
     assert retrieval["uri"].startswith("file://") and "feast-output" in retrieval["uri"]
     rows = {r["driver_id"]: r for r in retrieval["rows"]}
     assert set(rows) == set(DRIVERS)
+    # The entity rows were staged by the Feast SDK (naive nanosecond parquet): they come back as naive timestamps
+    # with the entity column's own type, and the features as the Feast user's pandas reads them.
+    assert retrieval["dtypes"] == {
+        "driver_id": "int64",
+        "event_timestamp": retrieval["dtypes"]["event_timestamp"],
+        "driver_hourly__conv_rate": "float32",
+        "driver_hourly__trips": "float64",  # int64 with a missing value, in pandas 1.5
+    }
+    assert retrieval["dtypes"]["event_timestamp"].startswith("datetime64[")
     at = data.set_index(["driver_id", "event_timestamp"])
     # 05:30 after T0 → the 05:00 row; 10:00 → the 10:00 row (inclusive); before T0 → nothing.
     assert rows[1001]["driver_hourly__conv_rate"] == pytest.approx(

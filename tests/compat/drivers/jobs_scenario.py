@@ -97,8 +97,10 @@ def _():
     job = spark.get_historical_features(["driver_hourly:conv_rate", "driver_hourly:trips"], entities)
     uri = job.get_output_file_uri(timeout_sec=300)
     frame = pd.read_parquet(uri.replace("file://", ""))
+    dtypes = {c: str(t) for c, t in frame.dtypes.items()}  # as the Feast 0.9 user's pandas reads them
     frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True).astype(str)
-    return {"id": job.get_id(), "uri": uri, "rows": json.loads(frame.to_json(orient="records"))}
+    rows = json.loads(frame.to_json(orient="records"))
+    return {"id": job.get_id(), "uri": uri, "rows": rows, "dtypes": dtypes}
 
 
 @step("list_jobs")
