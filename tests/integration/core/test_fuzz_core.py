@@ -1,4 +1,4 @@
-"""Every CoreService RPC fuzzed with generated requests: no UNKNOWN or INTERNAL status, no stack trace in a
+"""Every RPC Core serves fuzzed with generated requests: no UNKNOWN or INTERNAL status, no stack trace in a
 message, and a rejected request leaves the registry exactly as it was."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 from provender.proto.feast.core import CoreService_pb2 as pb
 from provender.proto.feast.core import JobService_pb2 as legacy_jobs_pb
 from provender.proto.feast_spark.api import JobService_pb2 as jobs_pb
+from provender.proto.provender.core import ClientSupport_pb2 as support_pb
 from tests import factories as f
 from tests.proto_strategies import messages
 
@@ -18,6 +19,7 @@ SERVICES = [
     pb.DESCRIPTOR.services_by_name["CoreService"],
     jobs_pb.DESCRIPTOR.services_by_name["JobService"],
     legacy_jobs_pb.DESCRIPTOR.services_by_name["JobService"],
+    support_pb.DESCRIPTOR.services_by_name["ClientSupportService"],
 ]
 METHODS = [(s.full_name, m.name) for s in SERVICES for m in s.methods]
 EXAMPLES = 200
