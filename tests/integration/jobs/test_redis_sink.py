@@ -1,24 +1,25 @@
-"""The batched write of ingestion on real servers: several keys per script call (sharing a hash slot on a Redis
-Cluster), the write rule inside one call and across calls and batches, and the recovery paths (a lost script, a
-slot map gone stale). Expected bytes come from redis_layout's scalar encoding; a cluster must end up holding exactly
-what a single Redis holds."""
+"""The batched write of ingestion on real servers, each test on Redis 6 and on Redis 7 (the versioned_* fixtures):
+several keys per script call (sharing a hash slot on a Redis Cluster), the write rule inside one call and across
+calls and batches, the key's expiry against other tables' expiries, replication, and the recovery paths (a lost
+script, a slot map gone stale). Expected bytes come from redis_layout's scalar encoding; a cluster must end up
+holding exactly what a single Redis holds."""
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import redis as redis_py
 
 from provender.jobs import ingestion, redis_sink
 from provender.jobs import redis_layout as rl
 from provender.jobs.job_args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
 from provender.jobs.redis_sink import EncodedRows, RedisSink
-from provender.local.redis import EmbeddedRedisCluster
+from provender.local.redis import EmbeddedRedis, EmbeddedRedisCluster
 from provender.value_type import ValueType
 
 from .conftest import dump_redis
@@ -78,22 +79,22 @@ def _expected(rows: list[dict], table: TableSpec = TABLE) -> dict[bytes, tuple[d
     return out
 
 
-def _dump_cluster(client: redis_py.RedisCluster) -> dict:
-    return {
-        key: (client.hgetall(key), client.expiretime(key))
-        for key in client.scan_iter(count=1000, target_nodes=redis_py.RedisCluster.PRIMARIES)
-    }
-
-
-def _script_calls(redis_cluster: EmbeddedRedisCluster) -> int:
+def _script_calls(cluster: EmbeddedRedisCluster) -> int:
     return sum(
-        int(n.client().info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
-        for n in redis_cluster.nodes
+        int(n.client().info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)) for n in cluster.nodes
     )
 
 
-def _sink(url: str) -> RedisSink:
-    return RedisSink(url, rl.ts_field(TABLE.name), rl.ex_field(TABLE.name))
+def _sink(url: str, table: TableSpec = TABLE) -> RedisSink:
+    return RedisSink(url, rl.ts_field(table.name), rl.ex_field(table.name))
+
+
+def _write(url: str, rows: list[dict], table: TableSpec = TABLE) -> redis_sink.WriteResult:
+    sink = _sink(url, table)
+    try:
+        return sink.write(_encoded(rows, table))
+    finally:
+        sink.close()
 
 
 @pytest.fixture
@@ -103,10 +104,10 @@ def small_calls(monkeypatch) -> None:
 
 
 def test_a_cluster_holds_exactly_what_a_single_redis_holds(
-    redis, redis_server, redis_cluster, cluster_client, small_calls
+    versioned_redis, versioned_redis_server, versioned_redis_cluster, versioned_cluster_client, small_calls
 ) -> None:
     rows = [_row(u, i, BASE_NS + i * 1001) for i, u in enumerate(_users(300))]
-    for url in (redis_server.url, redis_cluster.seeds):
+    for url in (versioned_redis_server.url, versioned_redis_cluster.seeds):
         sink = _sink(url)
         try:
             for start in range(
@@ -116,18 +117,18 @@ def test_a_cluster_holds_exactly_what_a_single_redis_holds(
             assert sink.flush() == redis_sink.WriteResult(written=300, stale=0)
         finally:
             sink.close()
-    single = dump_redis(redis)
+    single = dump_redis(versioned_redis)
     assert single == _expected(rows)
-    assert _dump_cluster(cluster_client) == single
+    assert dump_redis(versioned_cluster_client) == single
     keys = list(single)
-    assert len({cluster_client.keyslot(k) for k in keys}) > 3  # spread over slots and nodes ...
-    assert all(n.client().dbsize() > 0 for n in redis_cluster.nodes)
+    assert len({versioned_cluster_client.keyslot(k) for k in keys}) > 3  # spread over slots and nodes ...
+    assert all(n.client().dbsize() > 0 for n in versioned_redis_cluster.nodes)
     # ... yet one call carries several keys of one slot: far fewer calls than keys
-    assert _script_calls(redis_cluster) < len(keys) / 2
+    assert _script_calls(versioned_redis_cluster) < len(keys) / 2
 
 
 def test_older_rows_never_overwrite_within_one_call_and_across_batches(
-    redis, redis_server, redis_cluster, cluster_client, small_calls
+    versioned_redis, versioned_redis_server, versioned_redis_cluster, versioned_cluster_client, small_calls
 ) -> None:
     users = _users(120)
     first = [_row(u, i, BASE_NS + i) for i, u in enumerate(users)]
@@ -138,8 +139,8 @@ def test_older_rows_never_overwrite_within_one_call_and_across_batches(
         shift = (-1, 0, 1)[i % 3] * 60_000_000_000
         second.append(_row(u, i + 1, BASE_NS + i + shift))
     for url, dump in (
-        (redis_server.url, lambda: dump_redis(redis)),
-        (redis_cluster.seeds, lambda: _dump_cluster(cluster_client)),
+        (versioned_redis_server.url, lambda: dump_redis(versioned_redis)),
+        (versioned_redis_cluster.seeds, lambda: dump_redis(versioned_cluster_client)),
     ):
         sink = _sink(url)
         try:
@@ -163,7 +164,7 @@ def test_older_rows_never_overwrite_within_one_call_and_across_batches(
 
 
 def test_ingestion_into_a_cluster_batches_by_slot_and_keeps_the_write_rule(
-    spark, redis_cluster, cluster_client, tmp_path, monkeypatch
+    spark, versioned_redis_cluster, versioned_cluster_client, tmp_path, monkeypatch
 ) -> None:
     monkeypatch.setattr(ingestion, "WRITE_SLICE_ROWS", 50)  # several slices (batches) per partition
     users = _users(400)
@@ -192,45 +193,49 @@ def test_ingestion_into_a_cluster_batches_by_slot_and_keeps_the_write_rule(
     second = [r for i, r in enumerate(older) if i % 2 or i % 4 == 0] + newer[::4]
     args = {
         "project": PROJECT,
-        "redis_url": redis_cluster.seeds,
+        "redis_url": versioned_redis_cluster.seeds,
         "start": when - timedelta(days=1),
         "end": when + timedelta(days=1),
         "dead_letter_location": to_file_url(tmp_path / "dead"),
     }
     s1 = ingestion.run(spark, IngestionJobArgs(table=source(first, "first"), **args))
     assert (s1.rows_written, s1.rows_skipped_stale) == (400, 0)
-    assert _dump_cluster(cluster_client) == _expected(first)
-    assert _script_calls(redis_cluster) < 400 / 2  # several keys per call
+    assert dump_redis(versioned_cluster_client) == _expected(first)
+    assert _script_calls(versioned_redis_cluster) < 400 / 2  # several keys per call
     s2 = ingestion.run(spark, IngestionJobArgs(table=source(second, "second"), **args))
     assert (s2.rows_written, s2.rows_skipped_stale) == (100, 200)
     wins = [newer[i] if i % 4 == 0 else first[i] for i in range(len(users))]
-    assert _dump_cluster(cluster_client) == _expected(wins)
+    assert dump_redis(versioned_cluster_client) == _expected(wins)
 
 
-def test_a_lost_script_is_loaded_again_and_the_batch_rewritten(redis, redis_server) -> None:
+def test_a_lost_script_is_loaded_again_and_the_batch_rewritten(
+    versioned_redis, versioned_redis_server
+) -> None:
     rows = [_row(u, i, BASE_NS + i) for i, u in enumerate(_users(200))]
-    sink = _sink(redis_server.url)
+    sink = _sink(versioned_redis_server.url)
     try:
         sink.send(_encoded(rows[:100]))
         assert sink.flush().written == 100
-        redis.script_flush()
+        versioned_redis.script_flush()
         sink.send(_encoded(rows[100:150]))
         sink.send(_encoded(rows[150:]))
         assert sink.flush() == redis_sink.WriteResult(written=100, stale=0)
     finally:
         sink.close()
-    assert dump_redis(redis) == _expected(rows)
+    assert dump_redis(versioned_redis) == _expected(rows)
 
 
-def test_calls_sent_to_the_wrong_node_are_written_key_by_key(redis_cluster, cluster_client) -> None:
+def test_calls_sent_to_the_wrong_node_are_written_key_by_key(
+    versioned_redis_cluster, versioned_cluster_client
+) -> None:
     """A slot map gone stale (a resharding): the nodes answer MOVED; those keys still get written, once."""
     rows = [_row(u, i, BASE_NS + i) for i, u in enumerate(_users(150))]
-    sink = _sink(redis_cluster.seeds)
+    sink = _sink(versioned_redis_cluster.seeds)
     try:
         assert sink.write(_encoded(rows[:10])).written == 10
         right = sink._node_of_slot
         assert right is not None
-        sink._node_of_slot = (right + 1) % len(redis_cluster.nodes)  # every slot on the next node
+        sink._node_of_slot = (right + 1) % len(versioned_redis_cluster.nodes)  # every slot on the next node
         sink.send(_encoded(rows[10:50]))
         sink.send(_encoded(rows[50:80]))
         assert sink.flush() == redis_sink.WriteResult(written=70, stale=0)
@@ -239,4 +244,100 @@ def test_calls_sent_to_the_wrong_node_are_written_key_by_key(redis_cluster, clus
         assert sink.flush() == redis_sink.WriteResult(written=70, stale=0)
     finally:
         sink.close()
-    assert _dump_cluster(cluster_client) == _expected(rows)
+    assert dump_redis(versioned_cluster_client) == _expected(rows)
+
+
+def _key(user: str) -> bytes:
+    return rl.entity_key(PROJECT, {"user": rl.encode_value(user, ValueType.STRING)})
+
+
+def _fields(rows: list[tuple[TableSpec, dict]]) -> dict[bytes, bytes]:
+    """The hash of one key that rows of several tables were written to (each table's own fields)."""
+    out: dict[bytes, bytes] = {}
+    for table, r in rows:
+        values = {f.name: (r[f.name], f.value_type) for f in table.features}
+        out |= rl.table_row_fields(table.name, values, r[ingestion.EVENT_NS], table.max_age_seconds)
+    return out
+
+
+def _expire_at(table: TableSpec, row: dict) -> int:
+    return -(-rl.expiry_ns(row[ingestion.EVENT_NS], table.max_age_seconds) // 1_000_000_000)
+
+
+def test_a_key_expires_at_the_latest_of_its_tables_expiries(versioned_redis, versioned_redis_server) -> None:
+    """Tables sharing keys: the key's expiry is the latest of theirs, to the second (what the script reads back
+    from the server as PTTL plus its clock on Redis 6); a table without max_age leaves the key without expiry."""
+    hour = dataclasses.replace(TABLE, name="hourly", max_age_seconds=3600)
+    day = dataclasses.replace(TABLE, name="daily", max_age_seconds=86_400)
+    hour2 = dataclasses.replace(TABLE, name="hourly2", max_age_seconds=3600)
+    forever = dataclasses.replace(TABLE, name="forever", max_age_seconds=0)
+    second = 1_000_000_000
+    recent = rl.datetime_to_ns(NOW - timedelta(minutes=10))  # (an hour's max_age has not run out)
+    ev = recent - recent % second + 250_000_000  # .25 s: the expiries are rounded up to the next second
+    cases = {  # user: the rows written, in order, and the key's expiry afterwards
+        "day-then-hour": ([(day, 0), (hour, 0)], (day, 0)),
+        "hour-then-day": ([(hour, 0), (day, 0)], (day, 0)),
+        "one-second-later": ([(hour, 0), (hour2, second)], (hour2, second)),
+        "one-second-earlier": ([(hour, 0), (hour2, -second)], (hour, 0)),
+        "same-second": ([(hour, 0), (hour2, 500_000_000)], (hour, 0)),
+        "rewritten": ([(hour, 0), (hour, 0)], (hour, 0)),
+        "none-then-day": ([(forever, 0), (day, 0)], None),  # no expiry added to a key without one
+        "day-then-none": ([(day, 0), (forever, 0)], None),  # a table without max_age removes it
+    }
+    expected = {}
+    for i, (user, (writes, expiry)) in enumerate(cases.items()):
+        rows = []
+        for table, offset in writes:
+            row = _row(user, i, ev + offset)
+            assert _write(versioned_redis_server.url, [row], table).written == 1
+            rows.append((table, row))
+        at = -1 if expiry is None else _expire_at(expiry[0], _row(user, i, ev + expiry[1]))
+        expected[_key(user)] = (_fields(rows), at)
+    assert dump_redis(versioned_redis) == expected
+    # the cases are what they say: expiries one second later, one second earlier, and in the same second
+    first = _expire_at(hour, _row("", 0, ev))
+    assert [_expire_at(hour2, _row("", 0, ev + d)) - first for d in (second, -second, 500_000_000)] == [
+        1,
+        -1,
+        0,
+    ]
+
+
+def test_a_replica_holds_exactly_what_the_primary_holds(
+    versioned_redis, versioned_redis_server, redis_binary, tmp_path
+) -> None:
+    """The script is replicated by its writes (it reads the server's clock before writing): asked for by the
+    script itself, so that it works on a Redis 6 configured to replicate scripts verbatim too."""
+    primary = versioned_redis_server
+    is_redis6 = primary.client().info("server")["redis_version"].startswith("6.")
+    replica = EmbeddedRedis(
+        tmp_path / "replica", binary=redis_binary, extra_args=["--replicaof", "127.0.0.1", str(primary.port)]
+    ).start()
+    try:
+        replica_client = replica.client()
+        deadline = time.monotonic() + 20
+        while replica_client.info("replication").get("master_link_status") != "up":
+            assert time.monotonic() < deadline, "the replica did not sync with the primary"
+            time.sleep(0.05)
+        if is_redis6:  # replicate scripts verbatim: a script that reads the clock before a write would fail
+            versioned_redis.config_set("lua-replicate-commands", "no")
+        day = dataclasses.replace(TABLE, name="daily", max_age_seconds=86_400)
+        users = _users(60)
+        first = [_row(u, i, BASE_NS + i) for i, u in enumerate(users)]
+        # newer rows of a longer-lived table: the keys' expiry moves later (EXPIREAT after reading the clock)
+        later = [_row(u, i + 1, BASE_NS + i + 60_000_000_000) for i, u in enumerate(users)]
+        assert _write(primary.url, first).written == 60
+        assert _write(primary.url, later, day).written == 60
+        assert versioned_redis.wait(1, 10_000) == 1
+        state = dump_redis(versioned_redis)
+        assert state == {
+            _key(u): (_fields([(TABLE, f), (day, d)]), _expire_at(day, d))
+            for u, f, d in zip(users, first, later, strict=True)
+        }
+        assert dump_redis(replica_client) == state
+        replicated = replica_client.info("commandstats")
+        assert "cmdstat_evalsha" not in replicated and int(replicated["cmdstat_hset"]["calls"]) >= 120
+    finally:
+        if is_redis6:
+            versioned_redis.config_set("lua-replicate-commands", "yes")
+        replica.stop()
