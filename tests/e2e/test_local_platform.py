@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def provender(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "provender.cli", *args], capture_output=True, text=True, timeout=timeout
-    )
+from tests.e2e.local_cli import ROOT, provender, remove_relocated_cluster
 
 
 def test_local_up_quickstart_status_down(tmp_path):
@@ -139,6 +132,4 @@ def test_local_up_quickstart_status_down(tmp_path):
     assert not Path(f"/proc/{driver['pid']}").exists()
     after = provender("local", "status", "--dir", str(home))
     assert after.returncode == 3 and "not running" in after.stdout
-    relocated = home / "postgres" / "pgdata.location"  # when root, the cluster may live elsewhere
-    if relocated.exists():
-        shutil.rmtree(relocated.read_text().strip(), ignore_errors=True)
+    remove_relocated_cluster(home)
