@@ -7,7 +7,12 @@ import json
 import shlex
 import sys
 
-from provender.local.platform import LocalPlatform, LocalPlatformError
+from provender.local.platform import (
+    DEFAULT_CORE_PORT,
+    DEFAULT_SERVING_PORT,
+    LocalPlatform,
+    LocalPlatformError,
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -16,8 +21,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dir", default=".provender", help="where data, logs and state live (default .provender/)"
     )
-    p.add_argument("--core-port", type=int, default=6565, help="Core's port; 0 picks a free one")
-    p.add_argument("--serving-port", type=int, default=6566, help="Serving's port; 0 picks a free one")
+    for part, flag, default in (("Core", "--core-port", DEFAULT_CORE_PORT),
+                                ("Serving", "--serving-port", DEFAULT_SERVING_PORT)):  # fmt: skip
+        p.add_argument(flag, type=int, default=None, metavar="PORT",
+                       help=f"{part}'s port: 0 picks a free one; an explicit port that is taken is an error "
+                            f"(default {default}, or a free one when {default} is taken)")  # fmt: skip
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON instead of key=value lines")
     out.add_argument("--env", action="store_true",
@@ -38,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     except LocalPlatformError as e:
         print(f"provender local {args.verb}: {e}", file=sys.stderr)
         return 1
+    for notice in platform.notices:
+        print(f"provender local {args.verb}: {notice}", file=sys.stderr)
     if args.json:
         print(json.dumps(out))
     elif args.env and args.verb == "up":
