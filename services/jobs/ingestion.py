@@ -5,10 +5,11 @@
 Reads the parquet source (date partitions outside the window pruned), applies field_mapping, sends invalid rows
 (null entity, a value not of the declared type, an unparseable or null event time, an unparseable created time)
 to a dead-letter parquet with a `reason` column, keeps rows with start ≤ event time < end, keeps the latest row
-per entity key (event time, then created time; rows equal in both: the greatest hash of the values, so that a
-rerun picks the same), and writes the Redis layout of PROTOCOL.md with the write rule of redis_sink (never over a
-newer stored row). The rows of a key meet in one partition (a hash exchange); choosing the latest and encoding are
-columnar (numpy/pyarrow, columnar_encoding) over each partition's Arrow batches. Prints one `PROVENDER_JOB_SUMMARY {json}` line and returns the summary.
+per entity key (event time, then created time; a source without its declared created column: event time alone;
+rows equal in both: the greatest hash of the values, so that a rerun picks the same), and writes the Redis layout
+of PROTOCOL.md with the write rule of redis_sink (never over a newer stored row). The rows of a key meet in one
+partition (a hash exchange); choosing the latest and encoding are columnar (numpy/pyarrow, columnar_encoding) over
+each partition's Arrow batches. Prints one `PROVENDER_JOB_SUMMARY {json}` line and returns the summary.
 """
 
 from __future__ import annotations
@@ -71,8 +72,7 @@ def _prepared(spark: SparkSession, args: IngestionJobArgs) -> tuple[DataFrame, l
     df = sources.read(spark, src, (args.start, args.end), where=f"table {table.name}.batch_source")
     columns = [c.name for c in (*table.entities, *table.features)]
     sources.require_columns(df, [*columns, src.event_timestamp_column], f"table {table.name}.batch_source")
-    if src.created_timestamp_column:
-        sources.require_columns(df, [src.created_timestamp_column], f"table {table.name}.batch_source")
+    cr_col = sources.created_column(df, src, table.name)
     source_columns = df.columns
     nanos = sources.nanosecond_columns(src.file_url)
 
@@ -112,8 +112,7 @@ def _prepared(spark: SparkSession, args: IngestionJobArgs) -> tuple[DataFrame, l
             F.concat(F.lit(f"event timestamp {ev_col}: unparseable: "), F.col(f"`{ev_col}`").cast("string")),
         ),
     )
-    if src.created_timestamp_column:
-        cr_col = src.created_timestamp_column
+    if cr_col:
         cr = sources.event_ns(df, cr_col, nanos, f"table {table.name}.batch_source")
         reasons.append(
             F.when(

@@ -100,6 +100,7 @@ def _feature_rows(spark: SparkSession, sel: FeatureSelection) -> point_in_time.F
     sources.require_columns(
         df, [*(e.name for e in table.entities), *sel.features, src.event_timestamp_column], where
     )
+    created_column = sources.created_column(df, src, table.name)
     nanos = sources.nanosecond_columns(src.file_url)
     columns = [
         convert(e.name, df.schema[e.name].dataType, e.value_type, "entity").value.alias(e.name)
@@ -112,9 +113,8 @@ def _feature_rows(spark: SparkSession, sel: FeatureSelection) -> point_in_time.F
     columns.append(
         sources.event_ns(df, src.event_timestamp_column, nanos, where).alias(point_in_time.EVENT_TIME_NS)
     )
-    if src.created_timestamp_column:
-        sources.require_columns(df, [src.created_timestamp_column], where)
-        created = sources.event_ns(df, src.created_timestamp_column, nanos, where)
+    if created_column:
+        created = sources.event_ns(df, created_column, nanos, where)
     else:
         created = F.lit(None).cast("long")
     columns.append(created.alias(point_in_time.CREATED_TIME_NS))

@@ -1,5 +1,6 @@
-"""Reading a FileSource in a Spark job: URL to path, parquet or CSV, date-partition pruning, field_mapping, and
-event/created timestamp columns as Unix nanoseconds (with a null where a value does not parse).
+"""Reading a FileSource in a Spark job: URL to path, parquet or CSV, date-partition pruning, field_mapping, the
+created timestamp column when the source has it, and event/created timestamp columns as Unix nanoseconds (with a
+null where a value does not parse).
 """
 
 from __future__ import annotations
@@ -110,6 +111,21 @@ def apply_field_mapping(df: DataFrame, mapping: dict[str, str], where: str) -> D
             )
         df = df.withColumnRenamed(source_name, name)
     return df
+
+
+def created_column(df: DataFrame, source: FileSource, table: str) -> str | None:
+    """The source's created timestamp column; None when it declares none, or declares one it does not have (as
+    Feast 0.9's sources may: Feast never needed it), which the job log says: the latest row of an entity is then
+    chosen by event time alone, as if every created time were null."""
+    name = source.created_timestamp_column
+    if name and name not in df.columns:
+        print(
+            f"table {table}: batch source has no created timestamp column {name!r}; "
+            "the latest row per entity is chosen by event time alone",
+            flush=True,
+        )
+        return None
+    return name or None
 
 
 def require_columns(df: DataFrame, names: list[str], where: str) -> None:

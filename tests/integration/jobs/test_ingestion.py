@@ -435,3 +435,47 @@ def test_rows_equal_in_both_times_resolve_the_same_whatever_their_order(
     assert states[0] == states[1]
     assert len(states[0]) == 1
     assert any(states[0] == _expected(PROJECT, _all_types_table("file:///x"), [r]) for r in rows)
+
+
+def test_a_source_without_its_declared_created_column_is_deduplicated_by_event_time(
+    spark, redis, redis_server, tmp_path, capsys
+) -> None:
+    """Feast 0.9's sources declare created_timestamp_column="created_timestamp" and never write it: the latest row
+    per entity is then the one with the latest event time, and the job log says so."""
+    source = pd.DataFrame(
+        {
+            "driver_id": [1, 1, 2, 3, 3],
+            "event_timestamp": [
+                BASE - timedelta(hours=1),
+                BASE,  # the latest of driver 1
+                BASE - timedelta(minutes=5),
+                BASE + timedelta(seconds=1),  # the latest of driver 3, though written first below
+                BASE,
+            ],
+            "conv_rate": [0.1, 0.2, 0.3, 0.4, 0.5],
+            "trips": pd.array([10, 20, 30, 40, 50], dtype="int32"),
+        }
+    )
+    source.to_parquet(tmp_path / "feast.parquet")
+    table = TableSpec(
+        name="driver_hourly",
+        entities=(Column("driver_id", ValueType.INT64),),
+        features=(Column("conv_rate", ValueType.DOUBLE), Column("trips", ValueType.INT32)),
+        batch_source=FileSource(
+            to_file_url(tmp_path / "feast.parquet"), "event_timestamp", "created_timestamp"
+        ),
+        max_age_seconds=MAX_AGE,
+    )
+    args = _args(table, redis_server.url, tmp_path, BASE - timedelta(days=1), BASE + timedelta(days=1))
+    summary = ingestion.run(spark, args)
+    assert (summary.rows_in_window, summary.rows_dead_lettered, summary.rows_written) == (5, 0, 3)
+    assert (
+        "table driver_hourly: batch source has no created timestamp column 'created_timestamp'; "
+        "the latest row per entity is chosen by event time alone"
+    ) in capsys.readouterr().out
+    latest = [
+        {"driver_id": 1, "event_timestamp": BASE, "conv_rate": 0.2, "trips": 20},
+        {"driver_id": 2, "event_timestamp": BASE - timedelta(minutes=5), "conv_rate": 0.3, "trips": 30},
+        {"driver_id": 3, "event_timestamp": BASE + timedelta(seconds=1), "conv_rate": 0.4, "trips": 40},
+    ]
+    assert dump_redis(redis) == _expected(PROJECT, table, latest)

@@ -371,3 +371,41 @@ def test_auto_strategy_pairs_rows_only_when_few_entity_rows_share_a_key(spark) -
             point_in_time.choose(spark, profiled)
     finally:
         spark.conf.unset(point_in_time.STRATEGY_SETTING)
+
+
+def test_a_feature_source_without_its_declared_created_column_is_matched_by_event_time(
+    spark, tmp_path, strategy, capsys
+) -> None:
+    """Feast 0.9's sources declare created_timestamp_column="created_timestamp" and never write it."""
+    t = pd.Timestamp(T0)
+    pd.DataFrame(
+        {"driver_id": [1, 1, 2], "ts": [t, t + pd.Timedelta(hours=1), t], "v": [10, 11, 20]}
+    ).to_parquet(tmp_path / "f.parquet")
+    pd.DataFrame(
+        {
+            "driver_id": [1, 1, 1, 2, 2],
+            "event_timestamp": [
+                t + pd.Timedelta(minutes=30),
+                t + pd.Timedelta(hours=1),
+                t + pd.Timedelta(hours=2),
+                t - pd.Timedelta(microseconds=1),
+                t,
+            ],
+        }
+    ).to_parquet(tmp_path / "e.parquet")
+    table = TableSpec(
+        "driver_hourly",
+        (Column("driver_id", ValueType.INT64),),
+        (Column("v", ValueType.INT64),),
+        FileSource(to_file_url(tmp_path / "f.parquet"), "ts", "created_timestamp"),
+        0,
+    )
+    retrieval.run(
+        spark, _args(tmp_path, to_file_url(tmp_path / "e.parquet"), [FeatureSelection(table, ("v",))])
+    )
+    assert (
+        "table driver_hourly: batch source has no created timestamp column 'created_timestamp'; "
+        "the latest row per entity is chosen by event time alone"
+    ) in capsys.readouterr().out
+    got = pd.read_parquet(tmp_path / "out-parquet").sort_values(["driver_id", "event_timestamp"])
+    assert [None if pd.isna(v) else int(v) for v in got["driver_hourly__v"]] == [10, 11, 11, None, 20]
