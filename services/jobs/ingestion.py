@@ -74,7 +74,7 @@ def _prepared(spark: SparkSession, args: IngestionJobArgs) -> tuple[DataFrame, l
     sources.require_columns(df, [*columns, src.event_timestamp_column], f"table {table.name}.batch_source")
     cr_col = sources.created_column(df, src, table.name)
     source_columns = df.columns
-    nanos = sources.nanosecond_columns(src.file_url)
+    nanos = sources.nanosecond_columns(sources.timestamp_columns(src, f"table {table.name}.batch_source"))
 
     reasons: list[Column] = []
     typed: dict[str, Column] = {}

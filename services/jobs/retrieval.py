@@ -7,6 +7,11 @@ requested table, with that table's feature rows as point_in_time defines. The ou
 every entity source column, plus one column `<table>__<feature>` per feature reference (null when there is no
 row), as parquet files in the output location (a directory `pandas.read_parquet` opens). Prints one
 `PROVENDER_JOB_SUMMARY {json}` line and returns the summary.
+
+The entity source's columns come back in their own types: a timestamp column as a timestamp, tz-aware in UTC when
+pyarrow reads it tz-aware (in any zone; in a CSV: values with an offset or Z), naive when naive, at microsecond
+precision (nanoseconds rounded down in the output; the join uses them); a CSV's integer columns as int64, as pandas
+reads them (Spark's inference makes small ones int32); any other column as Spark reads it.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from provender.errors import InvalidArgument
 from provender.jobs import job_report, point_in_time, sources
@@ -43,8 +49,9 @@ def output_column(table: str, feature: str) -> str:
     return f"{table}__{feature}"
 
 
-def _entity_rows(spark: SparkSession, args: RetrievalJobArgs) -> tuple[DataFrame, list[str]]:
-    """The entity source with ROW_ID and ENTITY_TIME_NS, and its own column names (kept in the output)."""
+def _entity_rows(spark: SparkSession, args: RetrievalJobArgs) -> tuple[DataFrame, list[str], list[Column]]:
+    """The entity source with ROW_ID and ENTITY_TIME_NS, its own column names, and its columns as the output gives
+    them back (_as_output)."""
     src = args.entity_source
     df = sources.read(spark, src, where="entity_source")
     sources.require_columns(df, [src.event_timestamp_column], "entity_source")
@@ -67,14 +74,38 @@ def _entity_rows(spark: SparkSession, args: RetrievalJobArgs) -> tuple[DataFrame
                     "entity_source columns", name, "no column named like a feature reference output"
                 )
     original = df.columns
-    nanos = sources.nanosecond_columns(src.file_url) if src.file_format == "parquet" else frozenset()
-    entity_ns = sources.event_ns(df, src.event_timestamp_column, nanos, "entity_source")
+    timestamps = sources.timestamp_columns(src, "entity_source")
+    entity_ns = sources.event_ns(
+        df, src.event_timestamp_column, sources.nanosecond_columns(timestamps), "entity_source"
+    )
     return (
         df.withColumn(point_in_time.ENTITY_TIME_NS, entity_ns).withColumn(
             point_in_time.ROW_ID, F.monotonically_increasing_id()
         ),
         original,
+        [_as_output(df, c, timestamps.get(c), src.file_format).alias(c) for c in original],
     )
+
+
+def _as_output(
+    df: DataFrame, name: str, timestamp: sources.TimestampColumn | None, file_format: str
+) -> Column:
+    """An entity source column in the type pandas would read it in: a timestamp column (parquet TIMESTAMP(NANOS)
+    too, read as a long) as a timestamp, tz-aware (Spark's TIMESTAMP) or naive (TIMESTAMP_NTZ) as it was; a CSV's
+    integers as longs. Any other column as it is."""
+    dtype = df.schema[name].dataType
+    col = F.col(f"`{name}`")
+    if timestamp is not None:
+        if isinstance(dtype, T.LongType) and timestamp.nanos:
+            # Unix ns to µs, rounded down (exact in decimal: a double would lose the low digits)
+            micros = F.floor(col.cast(T.DecimalType(20, 0)) / F.lit(1000)).cast(T.LongType())
+            col, dtype = F.timestamp_micros(micros), T.TimestampType()
+        if isinstance(dtype, T.TimestampType | T.TimestampNTZType):
+            # (the session is in UTC: a naive time keeps its wall-clock value)
+            return col.cast(T.TimestampType() if timestamp.tz_aware else T.TimestampNTZType())
+    if file_format == "csv" and isinstance(dtype, T.ByteType | T.ShortType | T.IntegerType):
+        return col.cast(T.LongType())
+    return col
 
 
 def _typed_entities(entity_rows: DataFrame, sel: FeatureSelection, carry: str | None = None) -> DataFrame:
@@ -101,7 +132,7 @@ def _feature_rows(spark: SparkSession, sel: FeatureSelection) -> point_in_time.F
         df, [*(e.name for e in table.entities), *sel.features, src.event_timestamp_column], where
     )
     created_column = sources.created_column(df, src, table.name)
-    nanos = sources.nanosecond_columns(src.file_url)
+    nanos = sources.nanosecond_columns(sources.timestamp_columns(src, where))
     columns = [
         convert(e.name, df.schema[e.name].dataType, e.value_type, "entity").value.alias(e.name)
         for e in table.entities
@@ -136,7 +167,7 @@ def _strategy(spark: SparkSession, typed: DataFrame, sel: FeatureSelection) -> p
 def run(spark: SparkSession, args: RetrievalJobArgs) -> RetrievalSummary:
     began = time.monotonic()
     sources.configure_session(spark)
-    entity_rows, original = _entity_rows(spark, args)
+    entity_rows, original, as_output = _entity_rows(spark, args)
     # The entity source's columns ride through the first table's join in one struct: no join back to them.
     # Cached: ROW_ID must be the same wherever the rows are read again (profiles, every join).
     keys = sorted({e.name for sel in args.tables for e in sel.table.entities})
@@ -144,7 +175,7 @@ def run(spark: SparkSession, args: RetrievalJobArgs) -> RetrievalSummary:
         F.col(point_in_time.ROW_ID),
         F.col(point_in_time.ENTITY_TIME_NS),
         *[F.col(f"`{k}`") for k in keys],
-        F.struct(*[F.col(f"`{c}`") for c in original]).alias(_ENTITY),
+        F.struct(*as_output).alias(_ENTITY),
     ).persist()
     try:
         first, *others = args.tables

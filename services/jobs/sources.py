@@ -1,10 +1,11 @@
 """Reading a FileSource in a Spark job: URL to path, parquet or CSV, date-partition pruning, field_mapping, the
-created timestamp column when the source has it, and event/created timestamp columns as Unix nanoseconds (with a
-null where a value does not parse).
+source's timestamp columns as pyarrow sees them (nanoseconds, tz-aware or naive), the created timestamp column when
+the source has it, and event/created timestamp columns as Unix nanoseconds (with a null where a value does not parse).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -14,10 +15,12 @@ from pyspark.sql import types as T
 from provender.errors import InvalidArgument
 from provender.jobs.job_args import FileSource
 
-# Session settings every job needs: times in UTC, parquet TIMESTAMP(NANOS) readable (as longs, see event_ns).
+# Session settings every job needs: times in UTC, parquet TIMESTAMP(NANOS) readable (as longs, see event_ns), and
+# timestamps written to parquet as TIMESTAMP(MICROS) (pandas reads them tz-aware; Spark's default INT96 reads naive).
 SESSION_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.legacy.parquet.nanosAsLong": "true",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
 
@@ -34,20 +37,47 @@ def spark_path(url: str) -> str:
     return url
 
 
-def nanosecond_columns(url: str) -> frozenset[str]:
-    """Columns stored as parquet TIMESTAMP(NANOS), which Spark reads as longs (nanosAsLong): found with pyarrow."""
+@dataclass(frozen=True)
+class TimestampColumn:
+    """A timestamp column of a source file as pyarrow reads it."""
+
+    nanos: bool  # parquet TIMESTAMP(NANOS), which Spark reads as a long of Unix nanoseconds (nanosAsLong)
+    tz_aware: bool  # an instant (pandas: datetime64[..., tz]); else a wall-clock time (naive)
+
+
+def timestamp_columns(source: FileSource, where: str = "source") -> dict[str, TimestampColumn]:
+    """The timestamp columns of the source's files, found with pyarrow (CSV: the types pyarrow infers from the
+    first rows), by the names the table uses (field_mapping applied). Empty, with a line in the job log, when
+    pyarrow cannot read the files."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
+    url = source.file_url
     try:
         schema = ds.dataset(
             url.removeprefix("file://") if url.startswith("file://") else url,
-            format="parquet",
+            format="csv" if source.file_format == "csv" else "parquet",
             partitioning="hive",
         ).schema
-    except (OSError, ValueError, pa.ArrowException):
-        return frozenset()
-    return frozenset(f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns")
+    except (OSError, ValueError, pa.ArrowException) as e:
+        reason = _first_line(e)
+        print(
+            f"{where}: schema not readable with pyarrow ({reason}); timestamps as Spark reads them",
+            flush=True,
+        )
+        return {}
+    return {
+        source.field_mapping.get(f.name, f.name): TimestampColumn(
+            nanos=source.file_format != "csv" and f.type.unit == "ns", tz_aware=f.type.tz is not None
+        )
+        for f in schema
+        if pa.types.is_timestamp(f.type)
+    }
+
+
+def nanosecond_columns(timestamps: dict[str, TimestampColumn]) -> frozenset[str]:
+    """The columns Spark reads as longs of Unix nanoseconds (see event_ns)."""
+    return frozenset(name for name, t in timestamps.items() if t.nanos)
 
 
 def read(

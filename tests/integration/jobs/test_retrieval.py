@@ -409,3 +409,106 @@ def test_a_feature_source_without_its_declared_created_column_is_matched_by_even
     ) in capsys.readouterr().out
     got = pd.read_parquet(tmp_path / "out-parquet").sort_values(["driver_id", "event_timestamp"])
     assert [None if pd.isna(v) else int(v) for v in got["driver_hourly__v"]] == [10, 11, 11, None, 20]
+
+
+# A time with nanoseconds, and the nanosecond before 1970: written by pandas as parquet TIMESTAMP(NANOS).
+INSTANTS = pd.Series(
+    [
+        pd.Timestamp("2026-11-01 10:00:00.123456789", tz="UTC"),
+        pd.Timestamp("2026-11-01 11:00:00.000000999", tz="UTC"),
+        pd.Timestamp(-1, unit="ns", tz="UTC"),
+    ]
+)
+
+
+def _drivers_table(tmp: Path) -> TableSpec:
+    """Driver 1 at the first instant (to the µs), driver 2 at the second: the entity rows at those instants
+    (a few ns later) match them."""
+    pd.DataFrame(
+        {"driver_id": [1, 2], "ts": INSTANTS[:2].dt.floor("us").astype("datetime64[us, UTC]"), "v": [10, 20]}
+    ).to_parquet(tmp / "drivers.parquet")
+    return TableSpec(
+        "drivers",
+        (Column("driver_id", ValueType.INT64),),
+        (Column("v", ValueType.INT64),),
+        FileSource(to_file_url(tmp / "drivers.parquet"), "ts"),
+        0,
+    )
+
+
+def _as_us(values: pd.Series, aware: bool) -> list[pd.Timestamp]:
+    """What a timestamp column should come back as: at µs (rounded down), in UTC when tz-aware, else naive."""
+    utc = values.dt.floor("us").astype("datetime64[us, UTC]")
+    return (utc if aware else utc.dt.tz_localize(None)).tolist()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", None], ids=["utc", "new-york", "naive"])
+def test_timestamps_of_a_pandas_entity_source_come_back_as_timestamps(spark, tmp_path, zone) -> None:
+    """Every timestamp column, the event timestamp of any zone (or naive) among them, comes back a timestamp:
+    tz-aware in UTC when it was tz-aware, naive when it was naive, at µs; the other columns in their types."""
+    event = INSTANTS.dt.tz_convert(zone) if zone else INSTANTS.dt.tz_localize(None)
+    pd.DataFrame(
+        {
+            "request_id": [0, 1, 2],
+            "driver_id": [1, 2, 3],
+            "event_timestamp": event,
+            "seen_at": INSTANTS.dt.tz_convert("Asia/Kolkata"),
+            "local_time": INSTANTS.dt.tz_localize(None),
+            "local_us": INSTANTS.dt.tz_localize(None).astype("datetime64[us]"),
+            "small": pd.array([1, 2, 3], dtype="int32"),
+            "name": ["a", "b", "c"],
+        }
+    ).to_parquet(tmp_path / "e.parquet")
+    selection = FeatureSelection(_drivers_table(tmp_path), ("v",))
+    retrieval.run(spark, _args(tmp_path, to_file_url(tmp_path / "e.parquet"), [selection]))
+    got = pd.read_parquet(tmp_path / "out-parquet").sort_values("request_id").reset_index(drop=True)
+    assert {c: str(t) for c, t in got.dtypes.items()} == {
+        "request_id": "int64",
+        "driver_id": "int64",
+        "event_timestamp": "datetime64[us, UTC]" if zone else "datetime64[us]",
+        "seen_at": "datetime64[us, UTC]",
+        "local_time": "datetime64[us]",
+        "local_us": "datetime64[us]",
+        "small": "int32",
+        "name": "object",
+        "drivers__v": "float64",
+    }
+    assert got["event_timestamp"].tolist() == _as_us(INSTANTS, aware=zone is not None)
+    assert got["seen_at"].tolist() == _as_us(INSTANTS, aware=True)
+    assert got["local_time"].tolist() == got["local_us"].tolist() == _as_us(INSTANTS, aware=False)
+    assert got["small"].tolist() == [1, 2, 3] and got["name"].tolist() == ["a", "b", "c"]
+    assert [None if pd.isna(v) else int(v) for v in got["drivers__v"]] == [10, 20, None]
+
+
+def test_a_csv_entity_source_comes_back_in_the_types_pandas_reads(spark, tmp_path) -> None:
+    """Integers int64 (as pandas reads a CSV), floats and strings as they are, and the values pandas writes for
+    timestamps as timestamps: tz-aware (UTC) with an offset, naive without."""
+    pd.DataFrame(
+        {
+            "request_id": [0, 1, 2],
+            "driver_id": [1, 2, 3],
+            "event_timestamp": INSTANTS,
+            "seen_at": INSTANTS.dt.tz_convert("America/New_York"),
+            "local_time": INSTANTS.dt.tz_localize(None),
+            "trips": [5, -6, 7],
+            "rate": [0.5, 1.5, 2.0],
+            "name": ["a", "b", "c"],
+        }
+    ).to_csv(tmp_path / "e.csv", index=False)
+    selection = FeatureSelection(_drivers_table(tmp_path), ("v",))
+    retrieval.run(spark, _args(tmp_path, to_file_url(tmp_path / "e.csv"), [selection], "csv"))
+    got = pd.read_parquet(tmp_path / "out-csv").sort_values("request_id").reset_index(drop=True)
+    carried = ["request_id", "driver_id", "trips", "rate", "name"]
+    as_pandas_reads = pd.read_csv(tmp_path / "e.csv")
+    assert {c: str(got[c].dtype) for c in carried} == {c: str(as_pandas_reads[c].dtype) for c in carried}
+    assert {c: str(got[c].dtype) for c in carried} == {
+        "request_id": "int64",
+        "driver_id": "int64",
+        "trips": "int64",
+        "rate": "float64",
+        "name": "object",
+    }
+    pd.testing.assert_frame_equal(got[carried], as_pandas_reads[carried])
+    assert got["event_timestamp"].tolist() == got["seen_at"].tolist() == _as_us(INSTANTS, aware=True)
+    assert got["local_time"].tolist() == _as_us(INSTANTS, aware=False)
+    assert [None if pd.isna(v) else int(v) for v in got["drivers__v"]] == [10, 20, None]
