@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from concurrent import futures
 from pathlib import Path
@@ -204,3 +205,28 @@ def test_a_recorded_pid_now_another_programs_is_neither_up_nor_stopped(tmp_path)
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_a_core_that_cannot_bind_is_reported_though_a_stranger_answers_its_port(tmp_path):
+    """The race the port check before starting cannot close (the port taken between the check and the bind): the
+    child's exit and its log are what `up` reports, not the stranger's health answers. Staged on `up`'s wait with
+    a child that fails as Core does when its port is taken."""
+    from provender.local.identity import tagged_env
+    from provender.local.platform import LocalPlatform, LocalPlatformError, LocalState
+    from provender.local.processes import spawn
+
+    core, serving = two_free_ports()
+    platform = LocalPlatform(tmp_path, core_port=core, serving_port=serving)
+    state = LocalState(core_port=core, serving_port=serving, redis_port=free_port(), postgres_port=0)
+    failing = f"import time; time.sleep(1); print('RuntimeError: Failed to bind to address 127.0.0.1:{core}'); exit(1)"
+    stranger = health_server(core)
+    try:
+        state.pids["core"] = spawn(
+            [sys.executable, "-c", failing], tmp_path / "logs" / "core.log", tagged_env(tmp_path)
+        )
+        with pytest.raises(LocalPlatformError) as raised:
+            platform._wait(state, "core", timeout=30)
+    finally:
+        stranger.stop(0)
+    assert "Core exited while starting" in str(raised.value)
+    assert f"Failed to bind to address 127.0.0.1:{core}" in str(raised.value)
