@@ -221,9 +221,8 @@ class EmbeddedRedisCluster:
             for i, c in enumerate(clients):
                 first = i * per_node
                 last = CLUSTER_SLOTS - 1 if i == len(clients) - 1 else first + per_node - 1
-                c.execute_command(
-                    "CLUSTER ADDSLOTS", *range(first, last + 1)
-                )  # (ADDSLOTSRANGE: Redis 7 only)
+                # slot by slot: ADDSLOTSRANGE is Redis 7's
+                c.execute_command("CLUSTER ADDSLOTS", *range(first, last + 1))
             for n in self.nodes[1:]:
                 clients[0].execute_command("CLUSTER MEET", "127.0.0.1", n.port)
             self._wait_ok(clients, timeout)
