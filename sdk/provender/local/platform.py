@@ -84,7 +84,7 @@ class LocalPlatform:
             state = self._new_state()
         else:
             self._check_asked_ports(state)
-        starting = [name for name in PARTS if not self._ours(state.pids.get(name))]
+        starting = [name for name in PARTS if not self._ours(state, name)]
         for name in starting:  # every port is checked before anything starts
             if not is_free(state.port(name)):
                 raise self._port_taken(name, state.port(name), recorded=True)
@@ -158,9 +158,8 @@ class LocalPlatform:
         if state is None:
             return False
         for name in reversed(PARTS):
-            pid = state.pids.pop(name, None)
-            if pid and self._ours(pid):  # never a process the system has since given that pid to
-                terminate(pid)
+            if self._ours(state, name):  # never a process the system has since given that pid to
+                terminate(state.pids[name])
             if name == "core":  # and the Spark driver Core kept warm for its jobs
                 from provender.core.launchers.local import LocalLauncher
 
@@ -224,8 +223,9 @@ class LocalPlatform:
                 taken.add(default)
                 return default
             port = _fresh_port(taken)
+            by = "the other part's port here" if default in taken else f"in use by {holder(default)[2]}"
             moved.append(
-                f"{LABELS[name]}'s default port {default} is in use by {holder(default)[2]}; "
+                f"{LABELS[name]}'s default port {default} is {by}; "
                 f"{LABELS[name]} is on {port} instead ({FLAGS[name]} N chooses)"
             )
             return port
@@ -266,14 +266,18 @@ class LocalPlatform:
             instead = f"pass {FLAGS[name]} 0 to pick a free port"
         return LocalPlatformError(f"{what} is in use by {who}: {stop}, or {instead}")
 
-    def _ours(self, pid: int | None) -> bool:
-        """Whether process `pid` is alive and was started for this platform."""
+    def _ours(self, state: LocalState, name: str) -> bool:
+        """Whether the recorded process for `name` is alive and this platform's: started for this folder, or
+        (started before processes were tagged) holding the recorded port."""
+        pid = state.pids.get(name)
         if not pid or not alive(pid):
             return False
         if not can_tell():  # no /proc: a live recorded pid is all we can go by
             return True
         owner = platform_of(pid)
-        return owner is not None and owner.resolve() == self.dir.resolve()
+        if owner is not None and owner.resolve() == self.dir.resolve():
+            return True
+        return owner is None and listens_on(pid, state.port(name)) is True
 
     def _answers(self, state: LocalState, name: str) -> bool:
         if name == "redis":
@@ -283,14 +287,14 @@ class LocalPlatform:
     def _up(self, state: LocalState, name: str) -> bool:
         """Our process for `name` listens on its port, and the port answers."""
         return (
-            self._ours(state.pids.get(name))
+            self._ours(state, name)
             and listens_on(state.pids[name], state.port(name)) is not False
             and self._answers(state, name)
         )
 
     def _status_of(self, state: LocalState, name: str) -> str:
         port, pid = state.port(name), state.pids.get(name)
-        if pid and self._ours(pid):
+        if pid and self._ours(state, name):
             if listens_on(pid, port) is not False:
                 answers = self._answers(state, name)
                 return "up" if answers else f"down (pid {pid} does not answer on port {port})"
