@@ -35,8 +35,10 @@ install: $(STAMP)
 system-deps:
 	@bash tools/system-deps.sh prometheus prometheus-pushgateway
 
+# fsspec: a Feast 0.9 notebook reads its outputs with pandas from URLs (gcsfs, s3fs and file:// go through it).
 $(FEAST09)/.installed:
 	PYTHON=$(PYTHON) bash $(FEAST09_INSTALLER) $(FEAST09)
+	$(FEAST09)/bin/pip install -q 'fsspec<2024'
 	touch $@
 
 feast09: $(FEAST09)/.installed

@@ -405,9 +405,13 @@ class Client:
 
         url = join(self.staging_location(), "entities", f"{uuid.uuid4().hex}.parquet")
         frame = frame.copy()
-        frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True).astype(
-            "datetime64[us, UTC]"
-        )
+        # To microseconds (Spark's precision), keeping the column's zone: naive stays naive (the job reads it as
+        # UTC) and so comes back naive; tz-aware goes in, and comes back, as UTC.
+        times = pd.to_datetime(frame["event_timestamp"])
+        if times.dt.tz is not None:
+            frame["event_timestamp"] = times.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+        else:
+            frame["event_timestamp"] = times.astype("datetime64[us]")
         fs, path = filesystem(url)
         try:
             fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
