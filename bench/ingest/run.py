@@ -137,10 +137,15 @@ def snapshot(port: int, keys: list[bytes]) -> list[tuple[dict, int]]:
     pipe = client.pipeline(transaction=False)
     for k in keys:
         pipe.hgetall(k)
-        pipe.expiretime(k)
+        pipe.pttl(k)  # as Redis 6 can (EXPIRETIME is Redis 7's): the expiry is the server's clock plus it
     replies = pipe.execute()
+    seconds, micros = client.time()
     client.close()
-    return [(replies[i], replies[i + 1]) for i in range(0, len(replies), 2)]
+    now_ms = seconds * 1000 + micros / 1000
+    return [
+        (fields, -1 if ttl == -1 else round((now_ms + ttl) / 1000))
+        for fields, ttl in zip(replies[::2], replies[1::2], strict=True)
+    ]
 
 
 def run_variant(
