@@ -135,3 +135,18 @@ def test_unreachable_postgres_is_a_clear_error():
     )
     assert run.returncode == 1
     assert "Postgres" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_port_in_use_is_one_line_naming_it(core_process, database_url):
+    _, channel, _ = core_process
+    taken = channel._channel.target().decode().rsplit(":", 1)[1]
+    run = subprocess.run(
+        [sys.executable, "-m", "provender.cli", "core", "--port", taken, "--host", "127.0.0.1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, "PROVENDER_POSTGRES_URL": database_url},
+    )
+    assert run.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{taken}: the port is in use" in run.stderr
+    assert "Traceback" not in run.stderr
