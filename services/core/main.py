@@ -7,7 +7,7 @@ import logging
 import sys
 
 from provender.core.app import CoreSettings
-from provender.logs import configure_logging
+from provender.server.logs import configure_logging
 from provender.server.settings import env
 
 log = logging.getLogger("provender.core")

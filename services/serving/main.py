@@ -7,7 +7,7 @@ import gc
 import logging
 import sys
 
-from provender.logs import configure_logging
+from provender.server.logs import configure_logging
 from provender.server.settings import env
 
 log = logging.getLogger("provender.serving")

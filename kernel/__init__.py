@@ -1,0 +1,3 @@
+"""The facts every part of Provender shares, in one place each: typed errors, value types, timestamps, Redis
+URLs, the online store's layout and write rule, the wire encoders, and the job contract. The kernel imports no
+part (SDK, server, Core, Serving, jobs, local) and needs only the base install."""
