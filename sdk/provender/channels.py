@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 
 from provender.config import Config
-from provender.errors import InvalidArgument, Unauthenticated
+from provender.kernel.errors import InvalidArgument, Unauthenticated
 
 
 def open_channel(url: str, enable_ssl: bool, server_cert: str) -> grpc.Channel:

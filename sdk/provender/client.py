@@ -3,7 +3,7 @@
     from provender import Client
     client = Client(core_url="localhost:6565", serving_url="localhost:6566")
 
-Calls raise `provender.errors` types with the server's message; an unreachable service names its URL.
+Calls raise `provender.kernel.errors` types with the server's message; an unreachable service names its URL.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from provender.applied import Applied
 from provender.channels import BearerToken, open_channel
 from provender.data_source import FileSource
 from provender.entity import Entity
-from provender.errors import InvalidArgument, ProvenderError, Unavailable, Unimplemented, from_status
 from provender.feature import Feature
 from provender.feature_table import FeatureTable
 from provender.ingest import IngestResult
+from provender.kernel.errors import InvalidArgument, ProvenderError, Unavailable, Unimplemented, from_status
 from provender.online import OnlineResponse, build_columnar_request, build_request
 from provender.proto.feast.core import CoreService_pb2 as core_pb
 from provender.proto.feast.core import CoreService_pb2_grpc, DataFormat_pb2, DataSource_pb2

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from provender.client import Client
-from provender.errors import ProvenderError
+from provender.kernel.errors import ProvenderError
 
 # Never wrap a line: ids, URLs and paths are copied from this output. When it goes to a file or a pipe, tables
 # are as wide as their content (rich would otherwise fold them at 80 columns).

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from provender import feast_options
-from provender.errors import InvalidArgument
+from provender.kernel.errors import InvalidArgument
 
 DEFAULT_PATH = Path("~/.provender/config")
 

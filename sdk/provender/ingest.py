@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from provender.data_source import FileSource
-from provender.errors import InvalidArgument
 from provender.feature_table import FeatureTable
+from provender.kernel.errors import InvalidArgument
 from provender.storage import filesystem
 from provender.value_type import ValueType, arrow_type
 

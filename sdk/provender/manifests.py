@@ -10,8 +10,8 @@ import yaml
 from google.protobuf import json_format
 
 from provender.entity import Entity
-from provender.errors import InvalidArgument
 from provender.feature_table import FeatureTable
+from provender.kernel.errors import InvalidArgument
 from provender.proto.feast.core import Entity_pb2, FeatureTable_pb2
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from provender.errors import InvalidArgument
+from provender.kernel.errors import InvalidArgument
 from provender.proto.feast.serving import ServingService_pb2 as pb
 from provender.proto.feast.types import Value_pb2
 from provender.value_type import ValueType, from_value, python_value_type, to_value, value_type_of

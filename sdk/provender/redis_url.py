@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from provender.errors import InvalidArgument
+from provender.kernel.errors import InvalidArgument
 
 ACCEPTED_URLS = (
     "redis://[user:password@]host[:port][/db], rediss://... (TLS), or a Redis Cluster seed list "

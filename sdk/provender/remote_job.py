@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from provender.errors import ProvenderError
+from provender.kernel.errors import ProvenderError
 from provender.proto.feast_spark.api import JobService_pb2 as pb
 from provender.rendering import html_table
 from provender.timestamps import from_timestamp

@@ -8,7 +8,7 @@ import grpc
 
 import provender
 from provender.core.registry.service import Registry, StoredEntity, StoredTable
-from provender.errors import Unimplemented
+from provender.kernel.errors import Unimplemented
 from provender.proto.feast.core import CoreService_pb2 as pb
 from provender.proto.feast.core import CoreService_pb2_grpc, Entity_pb2, FeatureTable_pb2
 from provender.server.runner import Registration

@@ -13,7 +13,7 @@ import grpc
 from provender.core.jobs.controller import EntitySource, JobController
 from provender.core.jobs.model import Job, JobType
 from provender.core.jobs.schedules import Schedules
-from provender.errors import InvalidArgument
+from provender.kernel.errors import InvalidArgument
 from provender.proto.feast.core import JobService_pb2 as legacy_pb
 from provender.proto.feast.core import JobService_pb2_grpc as legacy_grpc
 from provender.proto.feast_spark.api import JobService_pb2 as spark_pb

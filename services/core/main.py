@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from provender.core.registry.database import make_engine, migrate
-    from provender.errors import ProvenderError
+    from provender.kernel.errors import ProvenderError
 
     try:
         if args.command == "migrate":

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from provender.errors import InvalidArgument
+from provender.kernel.errors import InvalidArgument
 from provender.value_type import VALID_NAMES, ValueType
 
 _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from provender.errors import ProvenderError
+from provender.kernel.errors import ProvenderError
 
 SUMMARY_PREFIX = "PROVENDER_JOB_SUMMARY "
 ERROR_PREFIX = "PROVENDER_JOB_ERROR "

@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from provender.errors import InvalidArgument
+from provender.kernel.errors import InvalidArgument
 
 ROW_ID = "__row_id"
 ENTITY_TIME_NS = "__entity_ns"

@@ -29,8 +29,8 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import AbstractConnection
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
-from provender.errors import Unavailable
 from provender.jobs.columnar_encoding import concat, join_groups
+from provender.kernel.errors import Unavailable
 from provender.redis_url import RedisTarget, parse_redis_url
 
 # One call writes the rows of several keys (KEYS). ARGV: 1 the ts field, 2 the ex field, 3 "1" when the table has

@@ -26,11 +26,11 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from provender.errors import InvalidArgument
 from provender.jobs import job_report, point_in_time, sources
 from provender.jobs.entrypoint import spark_main
 from provender.jobs.job_args import FeatureSelection, RetrievalJobArgs
 from provender.jobs.typed_columns import convert
+from provender.kernel.errors import InvalidArgument
 
 _ENTITY = "__entity_row"
 

@@ -13,7 +13,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from provender.errors import InvalidArgument
+from provender.kernel.errors import InvalidArgument
 from provender.value_type import ValueType
 
 SPARK_TYPE: dict[ValueType, T.DataType] = {

@@ -1,6 +1,6 @@
 """The one place where Provender errors become gRPC status codes, and where every call is measured.
 
-Servicers raise `provender.errors.ProvenderError` subclasses; this interceptor turns each into the status
+Servicers raise `provender.kernel.errors.ProvenderError` subclasses; this interceptor turns each into the status
 its `code` names, with its message. Anything else is a bug: it is logged with its stack trace and the caller
 gets INTERNAL with a short message and no trace.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 
-from provender.errors import ProvenderError
+from provender.kernel.errors import ProvenderError
 from provender.server.metrics import RpcMetrics
 
 log = logging.getLogger(__name__)

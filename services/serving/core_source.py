@@ -1,13 +1,13 @@
 """Feature table specs read from Core's CoreService over gRPC (ListProjects, ListFeatureTables, GetFeatureTable).
 
-The transport adapter of the spec cache: gRPC errors become provender.errors here, nowhere else in Serving.
+The transport adapter of the spec cache: gRPC errors become provender.kernel.errors here, nowhere else in Serving.
 """
 
 from __future__ import annotations
 
 import grpc
 
-from provender.errors import Unavailable
+from provender.kernel.errors import Unavailable
 from provender.proto.feast.core import CoreService_pb2 as core_pb2
 from provender.proto.feast.core import CoreService_pb2_grpc as core_grpc
 from provender.serving.specs import TableSpec

@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from provender.errors import Unavailable
+from provender.kernel.errors import Unavailable
 
 log = logging.getLogger(__name__)
 

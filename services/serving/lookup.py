@@ -22,7 +22,6 @@ from typing import NamedTuple
 
 from google.protobuf.message import DecodeError
 
-from provender.errors import InvalidArgument
 from provender.jobs.redis_layout import (
     VALUE_TAG,
     KeyEncoder,
@@ -31,6 +30,7 @@ from provender.jobs.redis_layout import (
     stored_value_type,
     ts_field,
 )
+from provender.kernel.errors import InvalidArgument
 from provender.serving.metrics import ServingMetrics
 from provender.serving.redis_store import Command, FieldSet, RedisStore
 from provender.serving.spec_cache import SpecCache

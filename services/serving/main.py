@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     configure_logging(args.log_level)
 
-    from provender.errors import ProvenderError
+    from provender.kernel.errors import ProvenderError
     from provender.server.metrics import serve_metrics
     from provender.server.runner import run_until_signal
     from provender.serving.app import ServingSettings, start_serving

@@ -1,6 +1,6 @@
 """Reading the online store: many HMGETs in one pipelined round trip, on a Redis server or a Redis Cluster.
 
-Every Redis failure becomes provender.errors.Unavailable with a message naming Redis and its address, fast:
+Every Redis failure becomes provender.kernel.errors.Unavailable with a message naming Redis and its address, fast:
 connections time out after `connect_timeout` and replies after `timeout`, and a failed call is retried at most
 once, at once (a pooled connection may have died while Redis restarted).
 """
@@ -16,7 +16,7 @@ from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
-from provender.errors import Unavailable
+from provender.kernel.errors import Unavailable
 from provender.redis_url import RedisTarget
 from provender.serving.resp import RespConnectionError, RespPool, RespReplyError, RespTimeout, pack
 

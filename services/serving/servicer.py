@@ -3,7 +3,7 @@
 Thin: request proto → domain request → OnlineLookup → response wire bytes. The lookup responses are already
 serialized (response_wire) and requests are parsed here (so that bad bytes are INVALID_ARGUMENT, not grpc's
 INTERNAL), so these methods are registered with identity (de)serializers; errors are
-provender.errors, mapped to status codes by the shared interceptor.
+provender.kernel.errors, mapped to status codes by the shared interceptor.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TypeVar
 import grpc
 from google.protobuf.message import DecodeError, Message
 
-from provender.errors import InvalidArgument
+from provender.kernel.errors import InvalidArgument
 from provender.proto.feast.serving import ServingService_pb2 as serving_pb2
 from provender.proto.provender.serving import ColumnarServing_pb2 as columnar_pb2
 from provender.serving.lookup import EntityRow, OnlineLookup, OnlineRequest

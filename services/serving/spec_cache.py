@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from provender.errors import NotFound, Unavailable
+from provender.kernel.errors import NotFound, Unavailable
 from provender.serving.specs import TableSpec
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ class SpecSource(Protocol):
     """Where specs come from (Core over gRPC in production)."""
 
     def list_tables(self) -> list[TableSpec]:
-        """Every table of every project; raises provender.errors.Unavailable when the source is unreachable."""
+        """Every table of every project; raises provender.kernel.errors.Unavailable when the source is unreachable."""
         ...
 
     def get_table(self, project: str, name: str) -> TableSpec | None:

@@ -6,7 +6,7 @@ import grpc
 import pytest
 from prometheus_client import CollectorRegistry
 
-from provender import errors
+from provender.kernel import errors
 from provender.proto.feast.core import CoreService_pb2 as pb
 from provender.proto.feast.core import CoreService_pb2_grpc
 from provender.server.metrics import RpcMetrics

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from provender.errors import InvalidArgument
 from provender.jobs.job_args import (
     Column,
     FeatureSelection,
@@ -19,6 +18,7 @@ from provender.jobs.job_args import (
     parse_job_args,
     read_argument,
 )
+from provender.kernel.errors import InvalidArgument
 from provender.value_type import ValueType
 
 TABLE = TableSpec(

@@ -17,7 +17,6 @@ from kubernetes import client
 
 from provender.core.launchers import k8s
 from provender.core.launchers.base import JobState, create_launcher
-from provender.errors import InvalidArgument
 from provender.jobs.job_args import (
     Column,
     FeatureSelection,
@@ -28,6 +27,7 @@ from provender.jobs.job_args import (
     TableSpec,
     parse_job_args,
 )
+from provender.kernel.errors import InvalidArgument
 from provender.value_type import ValueType
 from tests.helm import chart as c
 from tests.k8s_standin import label_problems, name_problems

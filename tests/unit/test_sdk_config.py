@@ -10,8 +10,8 @@ import pytest
 
 from provender import Client, feast_options
 from provender.config import resolve
-from provender.errors import InvalidArgument
 from provender.feast_options import ALL, CLIENT, ON_SERVER, ServerSideOption
+from provender.kernel.errors import InvalidArgument
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from provender import Feature, FeatureTable, FileSource, ValueType
-from provender.errors import InvalidArgument
 from provender.ingest import to_arrow, write
+from provender.kernel.errors import InvalidArgument
 from provender.online import OnlineResponse, build_request
 from provender.proto.feast.serving import ServingService_pb2 as pb
 from provender.value_type import to_value

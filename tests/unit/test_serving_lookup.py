@@ -9,7 +9,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provender.errors import InvalidArgument
 from provender.jobs.redis_layout import (
     VALUE_TAG,
     KeyEncoder,
@@ -20,6 +19,7 @@ from provender.jobs.redis_layout import (
     stored_value_type,
     ts_field,
 )
+from provender.kernel.errors import InvalidArgument
 from provender.serving.lookup import (
     EntityRow,
     FieldStatus,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provender.errors import InvalidArgument
+from provender.kernel.errors import InvalidArgument
 from provender.redis_url import RedisTarget, parse_redis_url
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provender.errors import NotFound, Unavailable
+from provender.kernel.errors import NotFound, Unavailable
 from provender.serving.spec_cache import SpecCache
 from provender.serving.specs import TableSpec
 from provender.value_type import ValueType

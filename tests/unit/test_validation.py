@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provender.core.registry import validation as v
-from provender.errors import InvalidArgument
+from provender.kernel.errors import InvalidArgument
 from provender.value_type import ValueType
 from tests import factories as f
 

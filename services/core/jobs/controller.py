@@ -16,8 +16,14 @@ from provender.core.launchers.base import JobState, Launcher
 from provender.core.metrics import CoreMetrics
 from provender.core.registry import validation
 from provender.core.registry.service import Registry, StoredTable
-from provender.errors import FailedPrecondition, InvalidArgument, NotFound, ProvenderError, Unimplemented
 from provender.jobs import job_args
+from provender.kernel.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ProvenderError,
+    Unimplemented,
+)
 from provender.value_type import ValueType
 
 log = logging.getLogger(__name__)

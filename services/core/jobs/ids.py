@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from provender.core.jobs.model import JobType
-from provender.errors import InvalidArgument
+from provender.kernel.errors import InvalidArgument
 
 _PREFIX = {
     JobType.BATCH_INGESTION: "ingest",

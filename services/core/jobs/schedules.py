@@ -15,7 +15,7 @@ from provender.core.metrics import CoreMetrics
 from provender.core.registry import validation
 from provender.core.registry.database import Database
 from provender.core.registry.schema import ScheduleRow
-from provender.errors import InvalidArgument, NotFound, ProvenderError
+from provender.kernel.errors import InvalidArgument, NotFound, ProvenderError
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from provender.core.jobs.ids import attempt_id
 from provender.core.jobs.model import Job, JobStatus, JobType
 from provender.core.registry.database import Database
 from provender.core.registry.schema import JobRow
-from provender.errors import NotFound
+from provender.kernel.errors import NotFound
 
 ACTIVE = (JobStatus.PENDING.name, JobStatus.RUNNING.name)
 

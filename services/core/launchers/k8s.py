@@ -43,7 +43,8 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from provender.core.launchers.base import JobState, Launched, Launcher, register_launcher
-from provender.errors import (
+from provender.jobs.job_args import IngestionJobArgs, JobArgs, RetrievalJobArgs, application_path
+from provender.kernel.errors import (
     FailedPrecondition,
     InvalidArgument,
     PermissionDenied,
@@ -51,7 +52,6 @@ from provender.errors import (
     Unauthenticated,
     Unavailable,
 )
-from provender.jobs.job_args import IngestionJobArgs, JobArgs, RetrievalJobArgs, application_path
 
 log = logging.getLogger(__name__)
 

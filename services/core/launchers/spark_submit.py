@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from provender.core.launchers.base import JobState, Launched, Launcher
-from provender.errors import FailedPrecondition, InvalidArgument
 from provender.jobs import job_report
 from provender.jobs.job_args import JobArgs, application_path
+from provender.kernel.errors import FailedPrecondition, InvalidArgument
 
 # Runs the command, then records its exit status atomically; $0 is the exit-code file.
 _WRAPPER = '"$@"; code=$?; printf "%s\\n" "$code" > "$0.tmp" && mv "$0.tmp" "$0"; exit "$code"'

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from provender.core.launchers.base import register_launcher
 from provender.core.launchers.spark_submit import SparkSubmitLauncher
-from provender.errors import InvalidArgument
+from provender.kernel.errors import InvalidArgument
 
 _MASTER = re.compile(r"^spark://[^/\s:]+:\d+(,[^/\s:]+:\d+)*$")
 

@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from provender.errors import Conflict, InvalidArgument, Unavailable
+from provender.kernel.errors import Conflict, InvalidArgument, Unavailable
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from provender.core.registry import validation
 from provender.core.registry.database import Database
 from provender.core.registry.fingerprint import table_hash
 from provender.core.registry.schema import EntityRow, FeatureTableRow, ProjectRow
-from provender.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from provender.kernel.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from provender.proto.feast.core import Entity_pb2, Feature_pb2, FeatureTable_pb2
 
 M = TypeVar("M", bound=Message)

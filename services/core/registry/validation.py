@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from google.protobuf.message import Message
 
-from provender.errors import InvalidArgument
+from provender.kernel.errors import InvalidArgument
 from provender.proto.feast.core import DataSource_pb2, Entity_pb2, Feature_pb2, FeatureTable_pb2
 from provender.value_type import VALID_NAMES, VALID_TYPES, ValueType
 

@@ -18,11 +18,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from provender.errors import InvalidArgument
 from provender.jobs import ingestion
 from provender.jobs import redis_layout as rl
 from provender.jobs.columnar_encoding import ARROW_TYPE
 from provender.jobs.job_args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
+from provender.kernel.errors import InvalidArgument
 from provender.value_type import VALID_TYPES, ValueType
 
 from .conftest import dump_redis

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from provender.errors import InvalidArgument
 from provender.jobs import point_in_time, retrieval
 from provender.jobs.job_args import (
     Column,
@@ -22,6 +21,7 @@ from provender.jobs.job_args import (
     TableSpec,
     to_file_url,
 )
+from provender.kernel.errors import InvalidArgument
 from provender.value_type import ValueType
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

@@ -23,7 +23,6 @@ from provender.core.launchers import k8s
 from provender.core.launchers.base import JobState, Launched, create_launcher
 from provender.core.registry.database import Database, make_engine, migrate
 from provender.core.registry.service import Registry
-from provender.errors import FailedPrecondition, PermissionDenied, ProvenderError, Unavailable
 from provender.jobs.job_args import (
     Column,
     FeatureSelection,
@@ -32,6 +31,7 @@ from provender.jobs.job_args import (
     RetrievalJobArgs,
     TableSpec,
 )
+from provender.kernel.errors import FailedPrecondition, PermissionDenied, ProvenderError, Unavailable
 from provender.value_type import ValueType
 from tests import factories as f
 from tests.helm import chart as c

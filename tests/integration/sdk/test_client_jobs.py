@@ -23,8 +23,8 @@ from provender import (
     ValueType,
     feast_options,
 )
-from provender.errors import InvalidArgument
 from provender.feast_options import ServerSideOption
+from provender.kernel.errors import InvalidArgument
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 T0 = NOW - timedelta(hours=10)

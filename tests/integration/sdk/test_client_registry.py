@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provender import Client, Entity, Feature, FeatureTable, FileSource, ValueType
-from provender.errors import (
+from provender.kernel.errors import (
     AlreadyExists,
     FailedPrecondition,
     RemoteInvalidArgument,
