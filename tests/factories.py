@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from google.protobuf.duration_pb2 import Duration
 
+from provender.kernel.value_types import ValueType
 from provender.proto.feast.core import (
     DataFormat_pb2,
     DataSource_pb2,
@@ -11,7 +12,6 @@ from provender.proto.feast.core import (
     Feature_pb2,
     FeatureTable_pb2,
 )
-from provender.value_type import ValueType
 
 SourceType = DataSource_pb2.DataSource.SourceType
 

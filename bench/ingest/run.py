@@ -33,8 +33,8 @@ from provender.core.launchers.base import JobState, Launcher, create_launcher
 from provender.core.launchers.spark_submit import ProcessHandle
 from provender.jobs import columnar_encoding, job_report, redis_layout
 from provender.jobs.job_args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
+from provender.kernel.value_types import ValueType
 from provender.local.redis import EmbeddedRedis
-from provender.value_type import ValueType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from harness import PeakMemory, wait_for

@@ -20,8 +20,8 @@ import grpc
 import redis
 from dataset import ENTITY, FEATURES_A, FEATURES_B, PROJECT, TABLE_A, TABLE_B, Dataset
 
+from provender.kernel.value_types import ValueType, to_value
 from provender.proto.feast.serving import ServingService_pb2 as serving_pb2
-from provender.value_type import ValueType, to_value
 
 ONLINE_METHOD = "/feast.serving.ServingService/GetOnlineFeaturesV2"
 BARE_METHOD = "/bench.Bare/Empty"

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from provender.jobs.redis_layout import KeyEncoder, encode_value, feature_field, table_row_fields
-from provender.value_type import ValueType
+from provender.kernel.value_types import ValueType
 
 PROJECT = "bench"
 ENTITY = "entity_id"

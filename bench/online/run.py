@@ -47,6 +47,7 @@ from dataset import (  # noqa: E402
     load,
 )
 
+from provender.kernel.value_types import ValueType  # noqa: E402
 from provender.local.ports import free_port  # noqa: E402
 from provender.local.postgres import EmbeddedPostgres  # noqa: E402
 from provender.local.redis import EmbeddedRedis  # noqa: E402
@@ -59,7 +60,6 @@ from provender.proto.feast.core import (  # noqa: E402
     Feature_pb2,
     FeatureTable_pb2,
 )
-from provender.value_type import ValueType  # noqa: E402
 
 TARGET_P50_MS = {"1x10": 0.6, "10x10": 0.9, "100x10": 2.0}
 TARGET_FLOOR_RATIO = 1.5

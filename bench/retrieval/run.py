@@ -42,7 +42,7 @@ from provender.jobs.job_args import (
     TableSpec,
     to_file_url,
 )
-from provender.value_type import ValueType
+from provender.kernel.value_types import ValueType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from harness import PeakMemory, wait_for

@@ -1,5 +1,6 @@
-"""How feature values become pandas columns: one dtype per ValueType, used by every `to_df` (online lookups and
-training sets alike), so a feature has the same dtype offline and online, with or without missing values.
+"""How feature values become pandas columns: one dtype per ValueType (provender.kernel.value_types.pandas_dtype),
+used by every `to_df` (online lookups and training sets alike), so a feature has the same dtype offline and
+online, with or without missing values.
 
 | ValueType | pandas dtype | missing value |
 |---|---|---|
@@ -19,35 +20,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 
-from provender.value_type import ValueType
-
-PANDAS_DTYPES: dict[ValueType, Any] = {
-    ValueType.INT32: pd.Int32Dtype(),
-    ValueType.INT64: pd.Int64Dtype(),
-    ValueType.FLOAT: "float32",
-    ValueType.DOUBLE: "float64",
-    ValueType.BOOL: pd.BooleanDtype(),
-}
-
-
-def pandas_dtype(value_type: ValueType) -> Any:
-    """The dtype of a column of `value_type` values (object for strings, bytes and lists)."""
-    return PANDAS_DTYPES.get(value_type, "object")
-
-
-_FROM_ARROW: dict[pa.DataType, Any] = {
-    pa.int32(): pd.Int32Dtype(),
-    pa.int64(): pd.Int64Dtype(),
-    pa.bool_(): pd.BooleanDtype(),
-}
-
-
-def arrow_to_pandas_dtype(arrow_type: pa.DataType) -> Any:
-    """A `types_mapper` for `pyarrow.Table.to_pandas`: the same rule for parquet columns (None: pyarrow's own,
-    which is already the rule's for floats, strings, bytes, lists and timestamps)."""
-    return _FROM_ARROW.get(arrow_type)
+from provender.kernel.value_types import ValueType, arrow_to_pandas_dtype, pandas_dtype
 
 
 def column(values: Sequence[Any], value_type: ValueType | None) -> pd.Series:
@@ -81,3 +55,6 @@ def restore_dtypes(frame: pd.DataFrame, dtypes: Mapping[str, Any]) -> pd.DataFra
 
 def _is_time(series: pd.Series) -> bool:
     return pd.api.types.is_datetime64_any_dtype(series.dtype)
+
+
+__all__ = ["arrow_to_pandas_dtype", "column", "pandas_dtype", "restore_dtypes"]

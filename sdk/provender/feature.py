@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from provender.kernel.value_types import ValueType
 from provender.proto.feast.core import Feature_pb2
-from provender.value_type import ValueType
 
 
 @dataclass

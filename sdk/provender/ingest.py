@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 from provender.data_source import FileSource
 from provender.feature_table import FeatureTable
 from provender.kernel.errors import InvalidArgument
+from provender.kernel.value_types import ValueType, arrow_type
 from provender.storage import filesystem
-from provender.value_type import ValueType, arrow_type
 
 
 @dataclass(frozen=True)

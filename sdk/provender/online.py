@@ -6,9 +6,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from provender.kernel.errors import InvalidArgument
+from provender.kernel.value_types import ValueType, from_value, python_value_type, to_value, value_type_of
 from provender.proto.feast.serving import ServingService_pb2 as pb
 from provender.proto.feast.types import Value_pb2
-from provender.value_type import ValueType, from_value, python_value_type, to_value, value_type_of
 
 Status = pb.GetOnlineFeaturesResponse.FieldStatus
 

@@ -216,7 +216,7 @@ class IngestionJob(RemoteJob):
 
 class RetrievalJob(RemoteJob):
     """A historical retrieval; its output is a folder of parquet files. `to_df()` reads it with the dtypes of
-    the entity DataFrame it was given (time zones included) and the feature dtypes of provender.value_type."""
+    the entity DataFrame it was given (time zones included) and the feature dtypes of provender.kernel.value_types."""
 
     def __init__(
         self,

@@ -14,9 +14,9 @@ import pyarrow.compute as pc
 from google.protobuf import descriptor, timestamp_pb2
 
 from provender.jobs import redis_layout
+from provender.kernel.value_types import VALID_TYPES, VALUE_FIELD, ValueType, arrow_type
 from provender.proto.feast.storage import Redis_pb2
 from provender.proto.feast.types import Value_pb2
-from provender.value_type import VALID_TYPES, VALUE_FIELD, ValueType, arrow_type
 
 _FD = descriptor.FieldDescriptor
 _LENGTH_DELIMITED = 2
@@ -24,7 +24,7 @@ _VARINT = 0
 _EMPTY = pa.scalar(b"", pa.binary())
 _NULL = pa.scalar(None, pa.binary())
 
-# The Arrow type each value type is encoded from (columns are cast to it first): provender.value_type's mapping.
+# The Arrow type each value type is encoded from (columns are cast to it first): provender.kernel.value_types's mapping.
 ARROW_TYPE: dict[ValueType, pa.DataType] = {vt: arrow_type(vt) for vt in VALID_TYPES}
 
 

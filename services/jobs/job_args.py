@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from provender.kernel.errors import InvalidArgument
-from provender.value_type import VALID_NAMES, ValueType
+from provender.kernel.value_types import VALID_NAMES, ValueType
 
 _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _URL_SCHEMES = ("file://", "s3://", "s3a://")

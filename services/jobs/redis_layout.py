@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 import mmh3
 from google.protobuf import descriptor, timestamp_pb2
 
+from provender.kernel.value_types import VALUE_FIELD, ValueType, to_value, value_type_of
 from provender.proto.feast.storage import Redis_pb2
 from provender.proto.feast.types import Value_pb2
-from provender.value_type import VALUE_FIELD, ValueType, to_value, value_type_of
 
 TS_PREFIX = b"_ts:"
 EX_PREFIX = b"_ex:"

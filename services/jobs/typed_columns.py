@@ -14,19 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from provender.kernel.errors import InvalidArgument
-from provender.value_type import ValueType
-
-SPARK_TYPE: dict[ValueType, T.DataType] = {
-    ValueType.BYTES: T.BinaryType(),
-    ValueType.STRING: T.StringType(),
-    ValueType.INT32: T.IntegerType(),
-    ValueType.INT64: T.LongType(),
-    ValueType.DOUBLE: T.DoubleType(),
-    ValueType.FLOAT: T.FloatType(),
-    ValueType.BOOL: T.BooleanType(),
-}
-for _vt in list(SPARK_TYPE):
-    SPARK_TYPE[ValueType(_vt + 10)] = T.ArrayType(SPARK_TYPE[_vt], containsNull=True)
+from provender.kernel.value_types import ValueType, spark_type
 
 _INTEGRAL = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 _NUMERIC = (*_INTEGRAL, T.FloatType, T.DoubleType, T.DecimalType)
@@ -54,7 +42,7 @@ class TypedColumn:
 
 
 def _scalar(source: Column, source_type: T.DataType, vt: ValueType) -> TypedColumn:
-    target = SPARK_TYPE[vt]
+    target = spark_type(vt)
     if type(source_type) is type(target):
         return TypedColumn(source, F.lit(False))
     converted = source.try_cast(target)

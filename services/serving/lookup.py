@@ -31,11 +31,11 @@ from provender.jobs.redis_layout import (
     ts_field,
 )
 from provender.kernel.errors import InvalidArgument
+from provender.kernel.value_types import ValueType
 from provender.serving.metrics import ServingMetrics
 from provender.serving.redis_store import Command, FieldSet, RedisStore
 from provender.serving.spec_cache import SpecCache
 from provender.serving.specs import DEFAULT_PROJECT, TableSpec
-from provender.value_type import ValueType
 
 
 class FieldStatus(enum.IntEnum):

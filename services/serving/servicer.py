@@ -15,11 +15,11 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 
 from provender.kernel.errors import InvalidArgument
+from provender.kernel.value_types import VALUE_FIELD, to_value, value_type_of
 from provender.proto.feast.serving import ServingService_pb2 as serving_pb2
 from provender.proto.provender.serving import ColumnarServing_pb2 as columnar_pb2
 from provender.serving.lookup import EntityRow, OnlineLookup, OnlineRequest
 from provender.serving.response_wire import columnar_response, online_response
-from provender.value_type import VALUE_FIELD, to_value, value_type_of
 
 M = TypeVar("M", bound=Message)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from provender.kernel.value_types import ValueType
 from provender.proto.feast.core import FeatureTable_pb2
-from provender.value_type import ValueType
 
 DEFAULT_PROJECT = "default"
 

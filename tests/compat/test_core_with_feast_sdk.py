@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from provender.value_type import VALID_NAMES
+from provender.kernel.value_types import VALID_NAMES
 
 pytestmark = pytest.mark.compat
 

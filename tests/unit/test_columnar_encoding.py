@@ -8,7 +8,7 @@ import pytest
 
 from provender.jobs import columnar_encoding as ce
 from provender.jobs import redis_layout as rl
-from provender.value_type import VALID_TYPES, ValueType
+from provender.kernel.value_types import VALID_TYPES, ValueType
 
 INT32_EDGES = [0, 1, -1, 127, 128, 300, 16383, 16384, 2**31 - 1, -(2**31)]
 INT64_EDGES = [*INT32_EDGES, 2**32, 2**53 + 1, 2**63 - 1, -(2**63)]

@@ -19,7 +19,7 @@ from provender.jobs.job_args import (
     read_argument,
 )
 from provender.kernel.errors import InvalidArgument
-from provender.value_type import ValueType
+from provender.kernel.value_types import ValueType
 
 TABLE = TableSpec(
     name="driver_hourly",

@@ -28,7 +28,7 @@ from provender.jobs.job_args import (
     parse_job_args,
 )
 from provender.kernel.errors import InvalidArgument
-from provender.value_type import ValueType
+from provender.kernel.value_types import ValueType
 from tests.helm import chart as c
 from tests.k8s_standin import label_problems, name_problems
 

@@ -11,9 +11,9 @@ import pytest
 from provender import Feature, FeatureTable, FileSource, ValueType
 from provender.ingest import to_arrow, write
 from provender.kernel.errors import InvalidArgument
+from provender.kernel.value_types import to_value
 from provender.online import OnlineResponse, build_request
 from provender.proto.feast.serving import ServingService_pb2 as pb
-from provender.value_type import to_value
 
 
 def table(url: str = "file:///tmp/x") -> FeatureTable:

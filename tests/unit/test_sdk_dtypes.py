@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from provender.dtypes import arrow_to_pandas_dtype, column, pandas_dtype, restore_dtypes
+from provender.kernel.value_types import VALID_TYPES, ValueType, arrow_type, to_value
 from provender.online import OnlineResponse
 from provender.proto.feast.serving import ServingService_pb2 as pb
-from provender.value_type import VALID_TYPES, ValueType, arrow_type, to_value
 
 SCALARS = [t for t in VALID_TYPES if not t.is_list]
 

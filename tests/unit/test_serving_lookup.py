@@ -20,6 +20,7 @@ from provender.jobs.redis_layout import (
     ts_field,
 )
 from provender.kernel.errors import InvalidArgument
+from provender.kernel.value_types import ValueType
 from provender.serving.lookup import (
     EntityRow,
     FieldStatus,
@@ -32,7 +33,6 @@ from provender.serving.lookup import (
 from provender.serving.redis_store import Command
 from provender.serving.spec_cache import SpecCache
 from provender.serving.specs import TableSpec
-from provender.value_type import ValueType
 
 SECOND = 1_000_000_000
 NOW = 1_800_000_000 * SECOND

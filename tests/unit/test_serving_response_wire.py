@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from provender.jobs.redis_layout import encode_value
+from provender.kernel.value_types import ValueType, to_value
 from provender.proto.feast.serving import ServingService_pb2 as serving_pb2
 from provender.proto.feast.types import Value_pb2
 from provender.proto.provender.serving import ColumnarServing_pb2 as columnar_pb2
 from provender.serving.lookup import EntityRow, FieldStatus, OnlineResult, ResolvedFeature
 from provender.serving.response_wire import columnar_response, online_response
-from provender.value_type import ValueType, to_value
 
 FEATURES = [
     ResolvedFeature("t", "a", "t:a", ValueType.FLOAT),

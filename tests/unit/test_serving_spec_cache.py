@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from provender.kernel.errors import NotFound, Unavailable
+from provender.kernel.value_types import ValueType
 from provender.serving.spec_cache import SpecCache
 from provender.serving.specs import TableSpec
-from provender.value_type import ValueType
 
 
 def spec(name: str, project: str = "default", **features: ValueType) -> TableSpec:

@@ -6,7 +6,7 @@ import pytest
 
 from provender.core.registry import validation as v
 from provender.kernel.errors import InvalidArgument
-from provender.value_type import ValueType
+from provender.kernel.value_types import ValueType
 from tests import factories as f
 
 

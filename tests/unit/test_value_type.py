@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provender.proto.feast.types import Value_pb2
-from provender.value_type import (
+from provender.kernel.value_types import (
     VALID_TYPES,
     VALUE_FIELD,
     ValueType,
@@ -14,6 +13,7 @@ from provender.value_type import (
     to_value,
     value_type_of,
 )
+from provender.proto.feast.types import Value_pb2
 
 
 def test_enum_matches_the_wire_enum():

@@ -24,7 +24,7 @@ from provender.kernel.errors import (
     ProvenderError,
     Unimplemented,
 )
-from provender.value_type import ValueType
+from provender.kernel.value_types import ValueType
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from google.protobuf.message import Message
 
 from provender.kernel.errors import InvalidArgument
+from provender.kernel.value_types import VALID_NAMES, VALID_TYPES, ValueType
 from provender.proto.feast.core import DataSource_pb2, Entity_pb2, Feature_pb2, FeatureTable_pb2
-from provender.value_type import VALID_NAMES, VALID_TYPES, ValueType
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 NAME_RULE = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from provender.kernel.value_types import ValueType
 from provender.proto.feast.core import CoreService_pb2 as pb
-from provender.value_type import ValueType
 from tests import factories as f
 
 
@@ -199,7 +199,7 @@ class TestFeatureTables:
         )
 
     def test_all_fourteen_value_types(self, core_stub):
-        from provender.value_type import VALID_TYPES
+        from provender.kernel.value_types import VALID_TYPES
 
         features = tuple(f.feature(f"f_{t.name.lower()}", t) for t in VALID_TYPES)
         spec = f.table("all_types", features=features)

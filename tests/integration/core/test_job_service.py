@@ -14,13 +14,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from provender.core.app import CoreSettings, start_core
 from provender.jobs import redis_layout
+from provender.kernel.value_types import ValueType, to_value
 from provender.proto.feast.core import CoreService_pb2 as core_pb
 from provender.proto.feast.core import CoreService_pb2_grpc, DataFormat_pb2, DataSource_pb2
 from provender.proto.feast.core import JobService_pb2 as legacy_pb
 from provender.proto.feast.core import JobService_pb2_grpc as legacy_grpc
 from provender.proto.feast_spark.api import JobService_pb2 as pb
 from provender.proto.feast_spark.api import JobService_pb2_grpc
-from provender.value_type import ValueType, to_value
 from tests import factories as f
 
 # Data ends at the current hour: keys expire at event time + max_age, so old rows would vanish from Redis at once.

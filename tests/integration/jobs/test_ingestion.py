@@ -23,7 +23,7 @@ from provender.jobs import redis_layout as rl
 from provender.jobs.columnar_encoding import ARROW_TYPE
 from provender.jobs.job_args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
 from provender.kernel.errors import InvalidArgument
-from provender.value_type import VALID_TYPES, ValueType
+from provender.kernel.value_types import VALID_TYPES, ValueType
 
 from .conftest import dump_redis
 

@@ -19,8 +19,8 @@ from provender.jobs import ingestion, redis_sink
 from provender.jobs import redis_layout as rl
 from provender.jobs.job_args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
 from provender.jobs.redis_sink import EncodedRows, RedisSink
+from provender.kernel.value_types import ValueType
 from provender.local.redis import EmbeddedRedis, EmbeddedRedisCluster
-from provender.value_type import ValueType
 
 from .conftest import dump_redis
 

@@ -22,7 +22,7 @@ from provender.jobs.job_args import (
     to_file_url,
 )
 from provender.kernel.errors import InvalidArgument
-from provender.value_type import ValueType
+from provender.kernel.value_types import ValueType
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 DRIVER_MAX_AGE = 2 * 86_400

@@ -32,7 +32,7 @@ from provender.jobs.job_args import (
     TableSpec,
 )
 from provender.kernel.errors import FailedPrecondition, PermissionDenied, ProvenderError, Unavailable
-from provender.value_type import ValueType
+from provender.kernel.value_types import ValueType
 from tests import factories as f
 from tests.helm import chart as c
 from tests.k8s_standin import K8sStandIn

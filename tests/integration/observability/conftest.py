@@ -33,12 +33,12 @@ from provender.core.jobs.model import JobStatus, JobType
 from provender.core.jobs.store import JobStore
 from provender.core.registry.database import Database, make_engine
 from provender.jobs import metrics_push
+from provender.kernel.value_types import ValueType
 from provender.proto.feast.core import CoreService_pb2 as core_pb
 from provender.proto.feast.core import CoreService_pb2_grpc
 from provender.proto.feast.serving import ServingService_pb2_grpc
 from provender.proto.feast_spark.api import JobService_pb2 as job_pb
 from provender.proto.feast_spark.api import JobService_pb2_grpc
-from provender.value_type import ValueType
 from tests import factories as f
 from tests.integration.observability.servers import (
     PROMETHEUS,

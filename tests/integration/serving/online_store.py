@@ -7,10 +7,10 @@ import time
 from collections.abc import Mapping
 
 from provender.jobs.redis_layout import entity_key, table_row_fields
+from provender.kernel.value_types import ValueType, from_value, to_value
 from provender.proto.feast.core import CoreService_pb2 as core_pb2
 from provender.proto.feast.core import FeatureTable_pb2
 from provender.proto.feast.serving import ServingService_pb2 as serving_pb2
-from provender.value_type import ValueType, from_value, to_value
 
 NOW_NS = time.time_ns
 

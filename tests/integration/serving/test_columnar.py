@@ -5,9 +5,9 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from provender.kernel.value_types import ValueType, from_value, to_value
 from provender.proto.feast.serving import ServingService_pb2 as serving_pb2
 from provender.proto.provender.serving import ColumnarServing_pb2 as columnar_pb2
-from provender.value_type import ValueType, from_value, to_value
 from tests.factories import entity, feature, table
 from tests.integration.serving.online_store import apply, as_rows, request, write_row
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from provender.value_type import ValueType
+from provender.kernel.value_types import ValueType
 from tests.factories import entity, feature, table
 from tests.integration.serving.online_store import apply, write_row
 

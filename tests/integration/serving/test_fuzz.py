@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from provender.kernel.value_types import VALUE_FIELD, ValueType, to_value
 from provender.proto.feast.serving import ServingService_pb2 as serving_pb2
 from provender.proto.provender.serving import ColumnarServing_pb2 as columnar_pb2
-from provender.value_type import VALUE_FIELD, ValueType, to_value
 from tests.factories import entity, feature, table
 from tests.integration.serving.online_store import apply, write_row
 

@@ -10,8 +10,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from provender.jobs.redis_layout import entity_key, feature_field, ts_field
+from provender.kernel.value_types import ValueType, to_value
 from provender.proto.feast.serving import ServingService_pb2 as serving_pb2
-from provender.value_type import ValueType, to_value
 from tests.factories import entity, feature, table
 from tests.integration.serving.online_store import apply, as_rows, request, write_row
 

@@ -9,9 +9,9 @@ import grpc
 import pytest
 import redis as redis_py
 
+from provender.kernel.value_types import ValueType
 from provender.local.redis import EmbeddedRedis
 from provender.proto.feast.serving import ServingService_pb2_grpc
-from provender.value_type import ValueType
 from tests.factories import entity, table
 from tests.integration.serving.online_store import apply, as_rows, request, write_row
 

@@ -13,9 +13,9 @@ import urllib.request
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from provender.kernel.value_types import ValueType
 from provender.local.ports import free_port
 from provender.proto.feast.serving import ServingService_pb2_grpc
-from provender.value_type import ValueType
 from tests.factories import entity, table
 from tests.integration.serving.online_store import apply, as_rows, request, write_row
 
