@@ -26,6 +26,7 @@ from provender.feature import Feature
 from provender.feature_table import FeatureTable
 from provender.ingest import IngestResult
 from provender.kernel.errors import InvalidArgument, ProvenderError, Unavailable, Unimplemented, from_status
+from provender.kernel.timestamps import from_timestamp, to_timestamp
 from provender.kernel.value_types import ValueType
 from provender.online import OnlineResponse, build_columnar_request, build_request
 from provender.proto.feast.core import CoreService_pb2 as core_pb
@@ -34,7 +35,6 @@ from provender.proto.feast.serving import ServingService_pb2_grpc
 from provender.proto.feast_spark.api import JobService_pb2 as jobs_pb
 from provender.proto.feast_spark.api import JobService_pb2_grpc
 from provender.remote_job import IngestionJob, JobInfo, RemoteJob, RetrievalJob
-from provender.timestamps import from_timestamp, to_timestamp
 
 T = TypeVar("T")
 Applicable = Entity | FeatureTable

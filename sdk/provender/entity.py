@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from provender.kernel.timestamps import from_timestamp
 from provender.kernel.value_types import ValueType
 from provender.proto.feast.core import Entity_pb2
 from provender.rendering import to_html, to_yaml
-from provender.timestamps import from_timestamp
 
 
 @dataclass

@@ -10,9 +10,9 @@ from google.protobuf.duration_pb2 import Duration
 
 from provender.data_source import DataSource, source_from_dict, source_from_proto
 from provender.feature import Feature
+from provender.kernel.timestamps import from_timestamp
 from provender.proto.feast.core import FeatureTable_pb2
 from provender.rendering import to_html, to_yaml
-from provender.timestamps import from_timestamp
 
 
 @dataclass

@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from provender.kernel.errors import ProvenderError
+from provender.kernel.timestamps import from_timestamp
 from provender.proto.feast_spark.api import JobService_pb2 as pb
 from provender.rendering import html_table
-from provender.timestamps import from_timestamp
 
 
 class JobFailed(ProvenderError):

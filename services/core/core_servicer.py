@@ -6,13 +6,13 @@ from typing import Any
 
 import grpc
 
-import provender
 from provender.core.registry.service import Registry, StoredEntity, StoredTable
+from provender.kernel import __version__
 from provender.kernel.errors import Unimplemented
+from provender.kernel.timestamps import to_timestamp
 from provender.proto.feast.core import CoreService_pb2 as pb
 from provender.proto.feast.core import CoreService_pb2_grpc, Entity_pb2, FeatureTable_pb2
 from provender.server.runner import Registration
-from provender.timestamps import to_timestamp
 
 
 def entity_proto(e: StoredEntity) -> Entity_pb2.Entity:
@@ -43,7 +43,7 @@ class CoreServicer(CoreService_pb2_grpc.CoreServiceServicer):
     def GetFeastCoreVersion(
         self, request: Any, context: grpc.ServicerContext
     ) -> pb.GetFeastCoreVersionResponse:
-        return pb.GetFeastCoreVersionResponse(version=provender.__version__)
+        return pb.GetFeastCoreVersionResponse(version=__version__)
 
     def GetEntity(self, request: pb.GetEntityRequest, context: grpc.ServicerContext) -> pb.GetEntityResponse:
         return pb.GetEntityResponse(

@@ -14,12 +14,12 @@ from provender.core.jobs.controller import EntitySource, JobController
 from provender.core.jobs.model import Job, JobType
 from provender.core.jobs.schedules import Schedules
 from provender.kernel.errors import InvalidArgument
+from provender.kernel.timestamps import from_timestamp, to_timestamp
 from provender.proto.feast.core import JobService_pb2 as legacy_pb
 from provender.proto.feast.core import JobService_pb2_grpc as legacy_grpc
 from provender.proto.feast_spark.api import JobService_pb2 as spark_pb
 from provender.proto.feast_spark.api import JobService_pb2_grpc as spark_grpc
 from provender.server.runner import Registration
-from provender.timestamps import from_timestamp, to_timestamp
 
 
 def job_proto(pb: ModuleType, job: Job) -> Any:

@@ -31,7 +31,7 @@ from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from provender.jobs.columnar_encoding import concat, join_groups
 from provender.kernel.errors import Unavailable
-from provender.redis_url import RedisTarget, parse_redis_url
+from provender.kernel.redis_url import RedisTarget, parse_redis_url
 
 # One call writes the rows of several keys (KEYS). ARGV: 1 the ts field, 2 the ex field, 3 "1" when the table has
 # an expiry (max_age > 0) else "0", 4 the number of features F, 5..4+F the feature fields, then per key (stride 3+F):

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-import provender
-from provender.redis_url import parse_redis_url
+from provender.kernel import __version__
+from provender.kernel.redis_url import parse_redis_url
 from provender.server.metrics import RpcMetrics
 from provender.server.runner import RunningServer, start_server
 from provender.serving.core_source import CoreSpecSource
@@ -79,7 +79,7 @@ def start_serving(
 
     health = RedisHealth(store.ping, on_health)
     lookup = OnlineLookup(specs, store, metrics, on_redis_failure=health.report_failure)
-    servicer = ServingServicer(lookup, version=provender.__version__)
+    servicer = ServingServicer(lookup, version=__version__)
     running = start_server(
         [serving_registration(servicer), columnar_registration(servicer)],
         port=settings.port,

@@ -17,7 +17,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
 from provender.kernel.errors import Unavailable
-from provender.redis_url import RedisTarget
+from provender.kernel.redis_url import RedisTarget
 from provender.serving.resp import RespConnectionError, RespPool, RespReplyError, RespTimeout, pack
 
 log = logging.getLogger(__name__)

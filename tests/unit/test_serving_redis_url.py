@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provender.kernel.errors import InvalidArgument
-from provender.redis_url import RedisTarget, parse_redis_url
+from provender.kernel.redis_url import RedisTarget, parse_redis_url
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,10 @@ import time
 import grpc
 import pytest
 
+from provender.kernel.redis_url import parse_redis_url
 from provender.kernel.value_types import ValueType
 from provender.local.redis import EmbeddedRedisCluster
 from provender.proto.feast.serving import ServingService_pb2_grpc
-from provender.redis_url import parse_redis_url
 from tests.factories import entity, feature, table
 from tests.integration.serving.online_store import apply, as_rows, request, write_row
 
