@@ -31,8 +31,10 @@ import pyarrow.parquet as pq
 
 from provender.core.launchers.base import JobState, Launcher, create_launcher
 from provender.core.launchers.spark_submit import ProcessHandle
-from provender.jobs import columnar_encoding, job_report, redis_layout
+from provender.jobs import job_report
 from provender.jobs.job_args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
+from provender.kernel.online import columns as columnar_encoding
+from provender.kernel.online import layout as redis_layout
 from provender.kernel.value_types import ValueType
 from provender.local.redis import EmbeddedRedis
 

@@ -1,5 +1,5 @@
 """The online benchmark's data: table A (10 FLOAT features) and table B (50 FLOAT features) on one INT64 entity,
-N entities written to Redis with the one encoding module (provender.jobs.redis_layout), as ingestion would.
+N entities written to Redis with the one encoding module (provender.kernel.online.layout), as ingestion would.
 
 Values are drawn from a small pool of pre-encoded random floats, so loading 1M entities takes seconds of Python;
 the bytes of each hash are exactly what PROTOCOL.md prescribes.
@@ -11,7 +11,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from provender.jobs.redis_layout import KeyEncoder, encode_value, feature_field, table_row_fields
+from provender.kernel.online.layout import KeyEncoder, encode_value, feature_field, table_row_fields
 from provender.kernel.value_types import ValueType
 
 PROJECT = "bench"

@@ -27,11 +27,13 @@ import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from provender.jobs import columnar_encoding, job_report, metrics_push, redis_layout, sources
+from provender.jobs import job_report, metrics_push, sources
 from provender.jobs.entrypoint import spark_main
 from provender.jobs.job_args import IngestionJobArgs, TableSpec
 from provender.jobs.redis_sink import EncodedRows, RedisSink
 from provender.jobs.typed_columns import convert
+from provender.kernel.online import columns as columnar_encoding
+from provender.kernel.online import layout as redis_layout
 
 EVENT_NS = "__event_ns"
 CREATED_NS = "__created_ns"

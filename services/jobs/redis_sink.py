@@ -1,6 +1,6 @@
 """Writing encoded table rows to the online store, atomically per key, never over a newer row.
 
-A Lua script applies the write rule of PROTOCOL.md to each key atomically: it skips the row when the stored
+A Lua script (provender.kernel.online.write_rule) applies the write rule to each key atomically: it skips the row when the stored
 `_ts:<table>` is newer, else sets `_ts`, `_ex` and the non-null features, deletes the table's fields that are null
 in the row (the hash shows exactly the latest row), and sets EXPIREAT to the latest of the key's expiries (no expiry
 when the table's max_age is 0, and none added to a key that already has none). A key that does not exist yet takes
@@ -23,128 +23,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import AbstractConnection
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
-from provender.jobs.columnar_encoding import concat, join_groups
 from provender.kernel.errors import Unavailable
+from provender.kernel.online.columns import concat, join_groups
+from provender.kernel.online.write_rule import KEYS_PER_CALL, WRITE_ROWS_LUA
 from provender.kernel.redis_url import RedisTarget, parse_redis_url
-
-# One call writes the rows of several keys (KEYS). ARGV: 1 the ts field, 2 the ex field, 3 "1" when the table has
-# an expiry (max_age > 0) else "0", 4 the number of features F, 5..4+F the feature fields, then per key (stride 3+F):
-# EXPIREAT seconds ("0" = no expiry), ts bytes, ex bytes, F values ("" = null: the field is deleted).
-# Returns how many keys were written.
-WRITE_ROWS_LUA = r"""
-local function varint(b, i)
-  local groups = {}
-  while true do
-    local c = string.byte(b, i)
-    if c == nil then return nil, i end
-    i = i + 1
-    groups[#groups + 1] = c % 128
-    if c < 128 then break end
-  end
-  local v, m = 0, 1
-  if #groups == 10 then
-    for k = 1, 9 do v = v + (127 - groups[k]) * m; m = m * 128 end
-    return -(v + 1), i
-  end
-  for k = 1, #groups do v = v + groups[k] * m; m = m * 128 end
-  return v, i
-end
-
-local function timestamp(b)
-  local s, n, i = 0, 0, 1
-  while i <= #b do
-    local tag = string.byte(b, i)
-    local v
-    v, i = varint(b, i + 1)
-    if v == nil then break end
-    if tag == 8 then s = v elseif tag == 16 then n = v else break end
-  end
-  return s, n
-end
-
--- replicated by its writes, not as a script, so that TIME may come before them: the default since Redis 5 (unless a
--- Redis 6 has lua-replicate-commands off), the only way on Redis 7 (where this call is a no-op)
-if redis.replicate_commands then redis.replicate_commands() end
-local call = redis.call
-local ts_field, ex_field, has_ex, nf = ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(ARGV[4])
-local fields = {}
-for j = 1, nf do fields[j] = ARGV[4 + j] end
--- the HSET arguments of a row without nulls: filled in for each key
-local set = {ts_field, false}
-if has_ex then set[3] = ex_field; set[4] = false end
-local base = #set
-for j = 1, nf do set[base + 2 * j - 1] = fields[j]; set[base + 2 * j] = false end
-local stride = 3 + nf
-local written = 0
-for k = 1, #KEYS do
-  local key = KEYS[k]
-  local o = 4 + nf + (k - 1) * stride
-  local ts = ARGV[o + 2]
-  local ttl = call('PTTL', key)  -- -2: no such key, -1: no expiry, else milliseconds left
-  local newer = false
-  if ttl ~= -2 then
-    local stored = call('HGET', key, ts_field)
-    if stored and stored ~= ts then
-      local s, n = timestamp(stored)
-      local new_s, new_n = timestamp(ts)
-      newer = s > new_s or (s == new_s and n > new_n)
-    end
-  end
-  if not newer then
-    local del = nil
-    set[2] = ts
-    if has_ex then set[4] = ARGV[o + 3] end
-    for j = 1, nf do
-      local v = ARGV[o + 3 + j]
-      set[base + 2 * j] = v
-      if v == '' then
-        if del == nil then del = {} end
-        del[#del + 1] = fields[j]
-      end
-    end
-    local hset = set
-    if del ~= nil then
-      hset = {}
-      for i = 1, base do hset[i] = set[i] end
-      for j = 1, nf do
-        local v = set[base + 2 * j]
-        if v ~= '' then hset[#hset + 1] = fields[j]; hset[#hset + 1] = v end
-      end
-    end
-    call('HSET', key, unpack(hset))
-    local at = tonumber(ARGV[o + 1])
-    if ttl == -2 then
-      -- a new key: nothing to delete
-      if at ~= 0 then call('EXPIREAT', key, at) end
-    else
-      if not has_ex then
-        if del == nil then del = {} end
-        del[#del + 1] = ex_field
-      end
-      if del ~= nil then call('HDEL', key, unpack(del)) end
-      if at == 0 then
-        if ttl >= 0 then call('PERSIST', key) end
-      elseif ttl >= 0 then
-        -- is the key's expiry (clock + PTTL, in ms) before `at`? The clock is read after PTTL: the expiry is never
-        -- taken for earlier than it is, and whole seconds (what EXPIREAT sets) come out exact
-        local now = call('TIME')
-        if tonumber(now[1]) * 1000 + tonumber(now[2]) / 1000 + ttl < at * 1000 then
-          call('EXPIREAT', key, at)
-        end
-      end
-    end
-    written = written + 1
-  end
-end
-return written
-"""
-KEYS_PER_CALL = 64  # keys per script call: amortises the call; well under 1 ms of Redis time per call
+from provender.kernel.wire import resp, resp_columns
 
 _EMPTY = pa.scalar(b"", pa.binary())
 _REDIRECTED = (
@@ -194,25 +82,6 @@ class WriteResult:
         return WriteResult(self.written + other.written, self.stale + other.stale)
 
 
-def _decimal(values: np.ndarray) -> pa.Array:
-    return pa.array(values, pa.int64()).cast(pa.string()).cast(pa.binary())
-
-
-def _bulk(values: pa.Array) -> list[pa.Array | bytes]:
-    """The parts of the RESP bulk strings of a binary column without nulls (one constant header when every
-    value has the same length, as fixed-width encodings do)."""
-    lengths = pc.binary_length(values)
-    bounds = pc.min_max(lengths)
-    shortest, longest = bounds["min"].as_py(), bounds["max"].as_py()
-    if shortest is not None and shortest == longest:
-        return [b"$%d\r\n" % shortest, values, b"\r\n"]
-    return [b"$", lengths.cast(pa.string()).cast(pa.binary()), b"\r\n", values, b"\r\n"]
-
-
-def _bulk_const(value: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(value), value)
-
-
 def constant_arguments(rows: EncodedRows, ts_field: bytes, ex_field: bytes) -> list[bytes]:
     """The script arguments every call of a batch starts with (see WRITE_ROWS_LUA)."""
     has_ex = b"1" if rows.ex_values is not None else b"0"
@@ -221,10 +90,13 @@ def constant_arguments(rows: EncodedRows, ts_field: bytes, ex_field: bytes) -> l
 
 def row_arguments(rows: EncodedRows) -> pa.BinaryArray:
     """Each row's own script arguments (see WRITE_ROWS_LUA) as RESP bulk strings: 3 + F of them."""
-    parts = [*_bulk(_decimal(rows.expire_at)), *_bulk(rows.ts_values)]
-    parts += _bulk(rows.ex_values) if rows.ex_values is not None else [_bulk_const(b"")]
+    parts = [
+        *resp_columns.bulk_column(resp_columns.decimal(rows.expire_at)),
+        *resp_columns.bulk_column(rows.ts_values),
+    ]
+    parts += resp_columns.bulk_column(rows.ex_values) if rows.ex_values is not None else [resp.bulk(b"")]
     for values in rows.features.values():
-        parts += _bulk(values.fill_null(_EMPTY) if values.null_count else values)
+        parts += resp_columns.bulk_column(values.fill_null(_EMPTY) if values.null_count else values)
     return concat(*parts)
 
 
@@ -235,14 +107,14 @@ def script_calls(sha: str, constant: list[bytes], rows: EncodedRows, bounds: np.
     nargs = 3 + sizes + len(constant) + sizes * per_row  # EVALSHA sha numkeys keys.. constant.. rows' args..
     head = concat(
         b"*",
-        _decimal(nargs),
-        b"\r\n" + _bulk_const(b"EVALSHA") + _bulk_const(sha.encode()),
-        *_bulk(_decimal(sizes)),
+        resp_columns.decimal(nargs),
+        resp.CRLF + resp.bulk(b"EVALSHA") + resp.bulk(sha.encode()),
+        *resp_columns.bulk_column(resp_columns.decimal(sizes)),
     )
     return concat(
         head,
-        join_groups(concat(*_bulk(rows.keys)), bounds),
-        b"".join(_bulk_const(c) for c in constant),
+        join_groups(concat(*resp_columns.bulk_column(rows.keys)), bounds),
+        b"".join(resp.bulk(c) for c in constant),
         join_groups(row_arguments(rows), bounds),
     )
 

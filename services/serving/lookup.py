@@ -22,7 +22,8 @@ from typing import NamedTuple
 
 from google.protobuf.message import DecodeError
 
-from provender.jobs.redis_layout import (
+from provender.kernel.errors import InvalidArgument
+from provender.kernel.online.layout import (
     VALUE_TAG,
     KeyEncoder,
     decode_timestamp_ns,
@@ -30,7 +31,6 @@ from provender.jobs.redis_layout import (
     stored_value_type,
     ts_field,
 )
-from provender.kernel.errors import InvalidArgument
 from provender.kernel.value_types import ValueType
 from provender.serving.metrics import ServingMetrics
 from provender.serving.redis_store import Command, FieldSet, RedisStore

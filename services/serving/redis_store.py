@@ -18,7 +18,9 @@ from redis.retry import Retry
 
 from provender.kernel.errors import Unavailable
 from provender.kernel.redis_url import RedisTarget
-from provender.serving.resp import RespConnectionError, RespPool, RespReplyError, RespTimeout, pack
+from provender.kernel.wire import resp
+from provender.kernel.wire.resp import pack
+from provender.serving.resp import RespConnectionError, RespPool, RespReplyError, RespTimeout
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,8 @@ class FieldSet:
 
     def __init__(self, fields: Sequence[bytes]) -> None:
         self.fields = list(fields)
-        self._head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(self.fields) + 2)
-        self._tail = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in self.fields)
+        self._head = resp.array_header(len(self.fields) + 2) + resp.bulk(b"HMGET")
+        self._tail = b"".join(map(resp.bulk, self.fields))
 
     def pack(self, key: bytes) -> bytes:
         """The RESP bytes of `HMGET key fields...`."""

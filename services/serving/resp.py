@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 import hiredis
 
+from provender.kernel.wire.resp import pack
+
 RECV_BYTES = 256 * 1024
 
 
@@ -30,15 +32,6 @@ class RespTimeout(TimeoutError):
 
 class RespReplyError(Exception):
     """An error reply (-ERR ...) from Redis."""
-
-
-def pack(*args: bytes | str | int) -> bytes:
-    """RESP bytes of one command."""
-    parts = [b"*%d\r\n" % len(args)]
-    for a in args:
-        b = a if isinstance(a, bytes) else str(a).encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(b), b))
-    return b"".join(parts)
 
 
 class RespConnection:

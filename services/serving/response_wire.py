@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
-from provender.jobs.redis_layout import SMALL_VARINTS as _SMALL
-from provender.jobs.redis_layout import length_prefix as _len
-from provender.jobs.redis_layout import varint as _varint
+from provender.kernel.wire.protobuf import SMALL_VARINTS as _SMALL
+from provender.kernel.wire.protobuf import field_tag, tag
+from provender.kernel.wire.protobuf import length_prefix as _len
+from provender.kernel.wire.protobuf import varint as _varint
+from provender.proto.feast.serving import ServingService_pb2 as serving_pb
+from provender.proto.provender.serving import ColumnarServing_pb2 as columnar_pb
 from provender.serving.lookup import EntityRow, FieldStatus, OnlineResult, ResolvedFeature
 
 
@@ -22,13 +25,23 @@ def _ld(tag: bytes, payload: bytes) -> bytes:
     return tag + _len(len(payload)) + payload
 
 
-# Tags (field number << 3 | wire type).
-_T1_LEN = b"\x0a"  # field 1, length-delimited
-_T2_LEN = b"\x12"  # field 2, length-delimited
-_T2_VARINT = b"\x10"  # field 2, varint
-_T3_LEN = b"\x1a"  # field 3, length-delimited
-_T4_LEN = b"\x22"  # field 4, length-delimited (packed)
-_T1_VARINT = b"\x08"  # field 1, varint
+# Tags, from the descriptors: GetOnlineFeaturesResponse.field_values; FieldValues' map entries `fields` and
+# `statuses` and their key/value; the columnar response's row_count and features; FeatureColumn's fields.
+_FIELD_VALUES = serving_pb.GetOnlineFeaturesResponse.FieldValues
+_ROW = field_tag(serving_pb.GetOnlineFeaturesResponse, "field_values")
+_FIELDS_ENTRY = field_tag(_FIELD_VALUES, "fields")
+_STATUSES_ENTRY = field_tag(_FIELD_VALUES, "statuses")
+_ENTRY = _FIELD_VALUES.DESCRIPTOR.fields_by_name["fields"].message_type.fields_by_name
+_STATUS_ENTRY = _FIELD_VALUES.DESCRIPTOR.fields_by_name["statuses"].message_type.fields_by_name
+_ENTRY_KEY = tag(_ENTRY["key"])
+_ENTRY_VALUE = tag(_ENTRY["value"])
+_STATUS_VALUE = tag(_STATUS_ENTRY["value"])
+_ROW_COUNT = field_tag(columnar_pb.GetOnlineFeaturesColumnarResponse, "row_count")
+_COLUMN = field_tag(columnar_pb.GetOnlineFeaturesColumnarResponse, "features")
+_COLUMN_NAME = field_tag(columnar_pb.FeatureColumn, "name")
+_COLUMN_TYPE = field_tag(columnar_pb.FeatureColumn, "value_type")
+_COLUMN_VALUE = field_tag(columnar_pb.FeatureColumn, "values")
+_COLUMN_STATUSES = field_tag(columnar_pb.FeatureColumn, "statuses")  # packed
 
 _STATUSES = tuple(FieldStatus)
 
@@ -42,9 +55,11 @@ class _Key:
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self.key = _ld(_T1_LEN, label.encode())
-        self.empty_entry = _ld(_T1_LEN, self.key + b"\x12\x00")
-        self.status_entries = tuple(_ld(_T2_LEN, self.key + _T2_VARINT + _varint(int(s))) for s in _STATUSES)
+        self.key = _ld(_ENTRY_KEY, label.encode())
+        self.empty_entry = _ld(_FIELDS_ENTRY, self.key + _ENTRY_VALUE + _len(0))
+        self.status_entries = tuple(
+            _ld(_STATUSES_ENTRY, self.key + _STATUS_VALUE + _varint(int(s))) for s in _STATUSES
+        )
         self.present = self.status_entries[int(FieldStatus.PRESENT)]
         self.heads: dict[int, bytes] = {}
 
@@ -52,8 +67,8 @@ class _Key:
         """The bytes of a `fields` entry that come before a value of n bytes."""
         head = self.heads.get(n)
         if head is None:
-            inner = self.key + b"\x12" + _len(n)
-            head = self.heads[n] = _T1_LEN + _len(len(inner) + n) + inner
+            inner = self.key + _ENTRY_VALUE + _len(n)
+            head = self.heads[n] = _FIELDS_ENTRY + _len(len(inner) + n) + inner
         return head
 
 
@@ -91,7 +106,7 @@ def online_response(result: OnlineResult) -> bytes:
         feature_parts = _mixed_rows(keys, result.values, result.statuses, n_rows)
     out: list[bytes] = []
     for entities, features in zip(_entity_parts(result.rows), feature_parts, strict=True):
-        out += (_T1_LEN, _len(len(entities) + len(features)), entities, features)
+        out += (_ROW, _len(len(entities) + len(features)), entities, features)
     return b"".join(out)
 
 
@@ -167,12 +182,12 @@ def columnar_response(result: OnlineResult) -> bytes:
     n_features = len(result.features)
     values = result.values
     statuses = result.statuses
-    out = [_T1_VARINT + _varint(n_rows)] if n_rows else []
-    value_tags = [_T3_LEN] * n_rows
+    out = [_ROW_COUNT + _varint(n_rows)] if n_rows else []
+    value_tags = [_COLUMN_VALUE] * n_rows
     for f, feature in enumerate(result.features):
-        parts = [_ld(_T1_LEN, feature.label.encode())]
+        parts = [_ld(_COLUMN_NAME, feature.label.encode())]
         if feature.value_type:
-            parts.append(_T2_VARINT + _varint(int(feature.value_type)))
+            parts.append(_COLUMN_TYPE + _varint(int(feature.value_type)))
         column = values[f::n_features]
         lengths = list(map(len, column))
         if max(lengths) < len(_SMALL):
@@ -182,7 +197,9 @@ def columnar_response(result: OnlineResult) -> bytes:
             block[2::3] = column
             parts += block
         else:
-            parts += [_T3_LEN + _len(len(v)) + v for v in column]
-        parts.append(_ld(_T4_LEN, bytes(statuses[f::n_features])))  # every status is < 128: one byte each
-        out.append(_ld(_T2_LEN, b"".join(parts)))
+            parts += [_COLUMN_VALUE + _len(len(v)) + v for v in column]
+        parts.append(
+            _ld(_COLUMN_STATUSES, bytes(statuses[f::n_features]))
+        )  # every status is < 128: one byte each
+        out.append(_ld(_COLUMN, b"".join(parts)))
     return b"".join(out)

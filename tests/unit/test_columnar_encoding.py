@@ -6,8 +6,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from provender.jobs import columnar_encoding as ce
-from provender.jobs import redis_layout as rl
+from provender.kernel.online import columns as ce
+from provender.kernel.online import layout as rl
 from provender.kernel.value_types import VALID_TYPES, ValueType
 
 INT32_EDGES = [0, 1, -1, 127, 128, 300, 16383, 16384, 2**31 - 1, -(2**31)]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from google.protobuf import timestamp_pb2
 
-from provender.jobs import redis_layout as rl
+from provender.kernel.online import layout as rl
 from provender.kernel.value_types import ValueType, to_value
 from provender.proto.feast.storage import Redis_pb2
 from provender.proto.feast.types import Value_pb2

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provender.jobs.redis_layout import (
+from provender.kernel.errors import InvalidArgument
+from provender.kernel.online.layout import (
     VALUE_TAG,
     KeyEncoder,
     decode_timestamp_ns,
@@ -19,7 +20,6 @@ from provender.jobs.redis_layout import (
     stored_value_type,
     ts_field,
 )
-from provender.kernel.errors import InvalidArgument
 from provender.kernel.value_types import ValueType
 from provender.serving.lookup import (
     EntityRow,

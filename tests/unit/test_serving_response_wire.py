@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provender.jobs.redis_layout import encode_value
+from provender.kernel.online.layout import encode_value
 from provender.kernel.value_types import ValueType, to_value
 from provender.proto.feast.serving import ServingService_pb2 as serving_pb2
 from provender.proto.feast.types import Value_pb2

@@ -13,7 +13,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from provender.core.app import CoreSettings, start_core
-from provender.jobs import redis_layout
+from provender.kernel.online import layout as redis_layout
 from provender.kernel.value_types import ValueType, to_value
 from provender.proto.feast.core import CoreService_pb2 as core_pb
 from provender.proto.feast.core import CoreService_pb2_grpc, DataFormat_pb2, DataSource_pb2

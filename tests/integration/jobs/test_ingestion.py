@@ -19,10 +19,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from provender.jobs import ingestion
-from provender.jobs import redis_layout as rl
-from provender.jobs.columnar_encoding import ARROW_TYPE
 from provender.jobs.job_args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
 from provender.kernel.errors import InvalidArgument
+from provender.kernel.online import layout as rl
+from provender.kernel.online.columns import ARROW_TYPE
 from provender.kernel.value_types import VALID_TYPES, ValueType
 
 from .conftest import dump_redis

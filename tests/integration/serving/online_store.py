@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from provender.jobs.redis_layout import entity_key, table_row_fields
+from provender.kernel.online.layout import entity_key, table_row_fields
 from provender.kernel.value_types import ValueType, from_value, to_value
 from provender.proto.feast.core import CoreService_pb2 as core_pb2
 from provender.proto.feast.core import FeatureTable_pb2

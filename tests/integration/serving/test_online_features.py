@@ -9,7 +9,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from provender.jobs.redis_layout import entity_key, feature_field, ts_field
+from provender.kernel.online.layout import entity_key, feature_field, ts_field
 from provender.kernel.value_types import ValueType, to_value
 from provender.proto.feast.serving import ServingService_pb2 as serving_pb2
 from tests.factories import entity, feature, table

@@ -13,14 +13,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from google.protobuf import descriptor, timestamp_pb2
 
-from provender.jobs import redis_layout
+from provender.kernel.online import layout as redis_layout
 from provender.kernel.value_types import VALID_TYPES, VALUE_FIELD, ValueType, arrow_type
+from provender.kernel.wire import protobuf
 from provender.proto.feast.storage import Redis_pb2
 from provender.proto.feast.types import Value_pb2
 
 _FD = descriptor.FieldDescriptor
-_LENGTH_DELIMITED = 2
-_VARINT = 0
+_LENGTH_DELIMITED = protobuf.LENGTH_DELIMITED
+_VARINT = protobuf.VARINT
 _EMPTY = pa.scalar(b"", pa.binary())
 _NULL = pa.scalar(None, pa.binary())
 
@@ -29,7 +30,7 @@ ARROW_TYPE: dict[ValueType, pa.DataType] = {vt: arrow_type(vt) for vt in VALID_T
 
 
 def _tag(field: descriptor.FieldDescriptor, wire_type: int) -> bytes:
-    return redis_layout.varint((field.number << 3) | wire_type)
+    return protobuf.tag(field, wire_type)
 
 
 # How each scalar protobuf field type is laid out on the wire (protobuf encoding rules).

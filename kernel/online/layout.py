@@ -1,4 +1,4 @@
-"""The online-store layout in Redis (PROTOCOL.md, "Online store layout in Redis"): the one module that knows it.
+"""The online-store layout in Redis (docs/protocol.md, "The online store"): the one module that knows it.
 
 Ingestion writes with it and Serving reads with it; nothing else builds Redis keys or field names.
 
@@ -19,36 +19,17 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import mmh3
-from google.protobuf import descriptor, timestamp_pb2
+from google.protobuf import timestamp_pb2
 
 from provender.kernel.value_types import VALUE_FIELD, ValueType, to_value, value_type_of
+from provender.kernel.wire.protobuf import field_tag, length_prefix
 from provender.proto.feast.storage import Redis_pb2
 from provender.proto.feast.types import Value_pb2
 
 TS_PREFIX = b"_ts:"
 EX_PREFIX = b"_ex:"
 
-_KEY_VALUE_TAG = b"\x1a"  # RedisKeyV2.entity_values = 3, length-delimited
-
-
-def varint(n: int) -> bytes:
-    """A non-negative integer as a protobuf base-128 varint (the encoding of tags and lengths)."""
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-# Varints of 0 .. 16383 (every length up to 16 KiB), precomputed for the hot paths.
-SMALL_VARINTS = tuple(varint(n) for n in range(1 << 14))
-
-
-def length_prefix(n: int) -> bytes:
-    """The varint length that precedes a length-delimited field's payload."""
-    return SMALL_VARINTS[n] if n < 16384 else varint(n)
-
+_KEY_VALUE_TAG = field_tag(Redis_pb2.RedisKeyV2, "entity_values")
 
 # --- fields -------------------------------------------------------------------------------------------------
 
@@ -113,21 +94,8 @@ def decode_value(data: bytes) -> Value_pb2.Value:
     return Value_pb2.Value.FromString(data)
 
 
-_WIRE_TYPE = {
-    descriptor.FieldDescriptor.TYPE_DOUBLE: 1,
-    descriptor.FieldDescriptor.TYPE_FLOAT: 5,
-    descriptor.FieldDescriptor.TYPE_INT64: 0,
-    descriptor.FieldDescriptor.TYPE_INT32: 0,
-    descriptor.FieldDescriptor.TYPE_BOOL: 0,
-    descriptor.FieldDescriptor.TYPE_STRING: 2,
-    descriptor.FieldDescriptor.TYPE_BYTES: 2,
-    descriptor.FieldDescriptor.TYPE_MESSAGE: 2,
-}
-
-
 def _value_tag(value_type: ValueType) -> bytes:
-    field = Value_pb2.Value.DESCRIPTOR.fields_by_name[VALUE_FIELD[value_type]]
-    return varint((field.number << 3) | _WIRE_TYPE[field.type])
+    return field_tag(Value_pb2.Value, VALUE_FIELD[value_type])
 
 
 # The first bytes of every non-null serialized Value of each type (its oneof field's tag), derived from the
