@@ -31,8 +31,8 @@ import pyarrow.parquet as pq
 
 from provender.core.launchers.base import JobState, Launcher, create_launcher
 from provender.core.launchers.spark_submit import ProcessHandle
-from provender.jobs import job_report
-from provender.jobs.job_args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
+from provender.kernel.jobs import report as job_report
+from provender.kernel.jobs.args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
 from provender.kernel.online import columns as columnar_encoding
 from provender.kernel.online import layout as redis_layout
 from provender.kernel.value_types import ValueType

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from provender.core.launchers.base import JobState
 from provender.core.launchers.local import LocalLauncher
 from provender.core.launchers.spark_submit import ProcessHandle
-from provender.jobs.job_args import (
+from provender.kernel.jobs.args import (
     Column,
     FeatureSelection,
     FileSource,

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 from pyspark.sql import SparkSession
 
 from provender.jobs import sources
-from provender.jobs.job_args import read_argument
 from provender.kernel.errors import InvalidArgument
+from provender.kernel.jobs.args import read_argument
 
 A = TypeVar("A")
 

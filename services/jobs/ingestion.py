@@ -27,19 +27,20 @@ import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from provender.jobs import job_report, metrics_push, sources
+from provender.jobs import metrics_push, sources
 from provender.jobs.entrypoint import spark_main
-from provender.jobs.job_args import IngestionJobArgs, TableSpec
 from provender.jobs.redis_sink import EncodedRows, RedisSink
 from provender.jobs.typed_columns import convert
+from provender.kernel.jobs import report as job_report
+from provender.kernel.jobs.args import IngestionJobArgs, TableSpec
+from provender.kernel.jobs.conf import EVENT_NS_COLUMN, JOB_ID_CONF
 from provender.kernel.online import columns as columnar_encoding
 from provender.kernel.online import layout as redis_layout
 
-EVENT_NS = "__event_ns"
+EVENT_NS = EVENT_NS_COLUMN
 CREATED_NS = "__created_ns"
 REASON = "__reason"
 TIE = "__tie"
-JOB_ID_CONF = "spark.provender.job_id"  # set by the launchers: the job id the pushed metrics carry
 WRITE_SLICE_ROWS = 10_000
 _OUT_SCHEMA = "written long, stale long, max_event_ns long, lag_counts array<long>, lag_sum double"
 _NO_TIME = -(2**63)

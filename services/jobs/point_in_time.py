@@ -32,13 +32,14 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from provender.kernel.errors import InvalidArgument
+from provender.kernel.jobs.conf import EVENT_NS_COLUMN, RETRIEVAL_STRATEGY_CONF
 
 ROW_ID = "__row_id"
 ENTITY_TIME_NS = "__entity_ns"
-EVENT_TIME_NS = "__event_ns"
+EVENT_TIME_NS = EVENT_NS_COLUMN
 CREATED_TIME_NS = "__created_ns"
 
-STRATEGY_SETTING = "spark.provender.retrieval.strategy"
+STRATEGY_SETTING = RETRIEVAL_STRATEGY_CONF
 # BROADCAST's limits: entity rows in memory on every task, and feature-row comparisons per entity key.
 BROADCAST_MAX_ROWS = 5_000_000
 BROADCAST_MAX_ROWS_PER_KEY = 32

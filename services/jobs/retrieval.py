@@ -26,11 +26,12 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from provender.jobs import job_report, point_in_time, sources
+from provender.jobs import point_in_time, sources
 from provender.jobs.entrypoint import spark_main
-from provender.jobs.job_args import FeatureSelection, RetrievalJobArgs
 from provender.jobs.typed_columns import convert
 from provender.kernel.errors import InvalidArgument
+from provender.kernel.jobs import report as job_report
+from provender.kernel.jobs.args import FeatureSelection, RetrievalJobArgs
 
 _ENTITY = "__entity_row"
 

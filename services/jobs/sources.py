@@ -12,8 +12,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from provender.jobs.job_args import FileSource
 from provender.kernel.errors import InvalidArgument
+from provender.kernel.jobs.args import FileSource
 
 # Session settings every job needs: times in UTC, parquet TIMESTAMP(NANOS) readable (as longs, see event_ns), and
 # timestamps written to parquet as TIMESTAMP(MICROS) (pandas reads them tz-aware; Spark's default INT96 reads naive).

@@ -30,11 +30,12 @@ from typing import Any, TextIO
 
 from pyspark.sql import SparkSession
 
-from provender.jobs import job_report, sources
-from provender.jobs.job_args import application_path, parse_job_args, read_argument
-from provender.local.processes import alive
+from provender.jobs import sources
+from provender.kernel.jobs import report as job_report
+from provender.kernel.jobs.args import application_path, parse_job_args, read_argument
+from provender.kernel.jobs.conf import JOB_ID_CONF
+from provender.kernel.jobs.folder import JobFolder, WarmDriverFolder, process_alive, write_atomic
 
-JOB_ID_CONF = "spark.provender.job_id"  # what a job reads to label what it reports (as spark-submit sets it)
 POLL_SECONDS = 0.05
 
 
@@ -70,17 +71,12 @@ class RunningJob:
     cancelling: bool = False
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 class WarmDriver:
     def __init__(self, spark: SparkSession, folder: Path, idle_seconds: float) -> None:
         self.spark = spark
         self.folder = folder
-        self.inbox = folder / "inbox"
+        self.files = WarmDriverFolder(folder)
+        self.inbox = self.files.inbox
         self.idle_seconds = idle_seconds
         self.running: dict[str, RunningJob] = {}
         self.last_active = time.monotonic()
@@ -90,7 +86,7 @@ class WarmDriver:
     def serve(self) -> None:
         sys.stdout, sys.stderr = self.stdout, self.stderr
         self.inbox.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.folder / "ready", str(os.getpid()))
+        write_atomic(self.files.ready, str(os.getpid()))
         print(f"warm driver {os.getpid()} ready in {self.folder}", flush=True)
         while True:
             self._take_requests()
@@ -100,17 +96,17 @@ class WarmDriver:
             elif self._should_exit():
                 break
             time.sleep(POLL_SECONDS)
-        (self.folder / "ready").unlink(missing_ok=True)
+        self.files.ready.unlink(missing_ok=True)
         print(f"warm driver {os.getpid()} exiting (idle, or its owner is gone)", flush=True)
 
     def _should_exit(self) -> bool:
         if time.monotonic() - self.last_active > self.idle_seconds:
             return True
         try:
-            owner = int((self.folder / "owner").read_text().strip())
+            owner = int(self.files.owner.read_text().strip())
         except (OSError, ValueError):
             return False
-        return not alive(owner)
+        return not process_alive(owner)
 
     def _take_requests(self) -> None:
         for request_file in sorted(self.inbox.glob("*.json")):
@@ -126,10 +122,11 @@ class WarmDriver:
             except (OSError, ValueError, KeyError) as e:
                 print(f"ignoring the unreadable request {taken}: {e}", flush=True)
                 continue
-            if (job_dir / "cancelled").exists():  # cancelled while it waited: never started
-                with (job_dir / "driver.log").open("a") as log:
+            job = JobFolder(job_dir)
+            if job.cancelled.exists():  # cancelled while it waited: never started
+                with job.log.open("a") as log:
                     print(job_report.ERROR_PREFIX + "cancelled before it started", file=log)
-                _write_atomic(job_dir / "exit_code", "1\n")
+                write_atomic(job.exit_code, "1\n")
                 taken.unlink(missing_ok=True)
                 continue
             thread = threading.Thread(
@@ -144,7 +141,7 @@ class WarmDriver:
             if not job.thread.is_alive():
                 del self.running[job_id]
                 continue
-            if (job.job_dir / "cancelled").exists():
+            if JobFolder(job.job_dir).cancelled.exists():
                 if not job.cancelling:
                     print(f"cancelling job {job_id}", flush=True)
                     job.cancelling = True
@@ -152,7 +149,7 @@ class WarmDriver:
                 self.spark.sparkContext.cancelJobGroup(job_id)
 
     def _run_job(self, job_id: str, job_dir: Path, args_file: str) -> None:
-        with (job_dir / "driver.log").open("a", buffering=1) as log:
+        with JobFolder(job_dir).log.open("a", buffering=1) as log:
             self.stdout.attach(log)
             self.stderr.attach(log)
             code = 1
@@ -165,7 +162,7 @@ class WarmDriver:
             finally:
                 self.stdout.attach(None)
                 self.stderr.attach(None)
-                _write_atomic(job_dir / "exit_code", f"{code}\n")
+                write_atomic(JobFolder(job_dir).exit_code, f"{code}\n")
 
     def _run(self, job_id: str, args_file: str) -> dict[str, Any]:
         args = parse_job_args(read_argument(f"@{args_file}"))

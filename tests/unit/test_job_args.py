@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from provender.jobs.job_args import (
+from provender.kernel.errors import InvalidArgument
+from provender.kernel.jobs.args import (
     Column,
     FeatureSelection,
     FileSource,
@@ -18,7 +19,6 @@ from provender.jobs.job_args import (
     parse_job_args,
     read_argument,
 )
-from provender.kernel.errors import InvalidArgument
 from provender.kernel.value_types import ValueType
 
 TABLE = TableSpec(

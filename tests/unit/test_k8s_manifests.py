@@ -17,7 +17,8 @@ from kubernetes import client
 
 from provender.core.launchers import k8s
 from provender.core.launchers.base import JobState, create_launcher
-from provender.jobs.job_args import (
+from provender.kernel.errors import InvalidArgument
+from provender.kernel.jobs.args import (
     Column,
     FeatureSelection,
     FileSource,
@@ -27,7 +28,6 @@ from provender.jobs.job_args import (
     TableSpec,
     parse_job_args,
 )
-from provender.kernel.errors import InvalidArgument
 from provender.kernel.value_types import ValueType
 from tests.helm import chart as c
 from tests.k8s_standin import label_problems, name_problems

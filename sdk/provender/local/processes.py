@@ -10,6 +10,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from provender.kernel.jobs.folder import process_alive
+
 
 def spawn(
     cmd: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
@@ -29,19 +31,8 @@ def spawn(
 
 
 def alive(pid: int) -> bool:
-    try:
-        # Reap it if it is our own child that has exited (a zombie still answers kill(pid, 0)).
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    """Whether process `pid` still runs (a child of ours that has exited is reaped first)."""
+    return process_alive(pid)
     return True
 
 

@@ -16,7 +16,6 @@ from provender.core.launchers.base import JobState, Launcher
 from provender.core.metrics import CoreMetrics
 from provender.core.registry import validation
 from provender.core.registry.service import Registry, StoredTable
-from provender.jobs import job_args
 from provender.kernel.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -24,6 +23,7 @@ from provender.kernel.errors import (
     ProvenderError,
     Unimplemented,
 )
+from provender.kernel.jobs import args as job_args
 from provender.kernel.value_types import ValueType
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from provender.jobs.job_args import JobArgs
 from provender.kernel.errors import InvalidArgument
+from provender.kernel.jobs.args import JobArgs
 
 
 class JobState(enum.Enum):

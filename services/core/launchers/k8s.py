@@ -43,7 +43,6 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from provender.core.launchers.base import JobState, Launched, Launcher, register_launcher
-from provender.jobs.job_args import IngestionJobArgs, JobArgs, RetrievalJobArgs, application_path
 from provender.kernel.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -52,6 +51,8 @@ from provender.kernel.errors import (
     Unauthenticated,
     Unavailable,
 )
+from provender.kernel.jobs.args import IngestionJobArgs, JobArgs, RetrievalJobArgs, application_path
+from provender.kernel.jobs.conf import JOB_ID_CONF
 
 log = logging.getLogger(__name__)
 
@@ -453,9 +454,7 @@ class K8sLauncher(Launcher):
         spec["arguments"] = arguments
         # spark.provender.job_id: the id the job's pushed metrics carry (as with the local launchers).
         spec["sparkConf"] = (
-            {str(k): str(v) for k, v in spec["sparkConf"].items()}
-            | self.conf
-            | {"spark.provender.job_id": job_id}
+            {str(k): str(v) for k, v in spec["sparkConf"].items()} | self.conf | {JOB_ID_CONF: job_id}
         )
         for role in ("driver", "executor"):
             _mapping(spec[role], "labels", f"spec.{role}.labels").update(labels)

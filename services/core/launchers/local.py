@@ -21,10 +21,9 @@ from pathlib import Path
 
 from provender.core.launchers.base import register_launcher
 from provender.core.launchers.spark_submit import ProcessHandle, SparkSubmitLauncher, _start_ticks
-from provender.jobs import job_report
-from provender.jobs.job_args import JobArgs, warm_driver_path
-
-WARM_FOLDER = ".warm-driver"
+from provender.kernel.jobs import report as job_report
+from provender.kernel.jobs.args import JobArgs, warm_driver_path
+from provender.kernel.jobs.folder import WARM_DRIVER_FOLDER, JobFolder, WarmDriverFolder, write_atomic
 
 
 @register_launcher
@@ -43,7 +42,8 @@ class LocalLauncher(SparkSubmitLauncher):
         self.master = master
         self.warm = warm
         self.warm_idle_seconds = warm_idle_seconds
-        self.warm_folder = self.work_dir / WARM_FOLDER
+        self.warm_folder = self.work_dir / WARM_DRIVER_FOLDER
+        self.driver_files = WarmDriverFolder(self.warm_folder)
         if warm:
             self._adopt()
 
@@ -63,12 +63,12 @@ class LocalLauncher(SparkSubmitLauncher):
     def start_job(self, job_id: str, folder: Path, args_file: Path, args: JobArgs) -> ProcessHandle:
         if not self.warm:
             return super().start_job(job_id, folder, args_file, args)
-        with (folder / "driver.log").open("a") as log:
+        with JobFolder(folder).log.open("a") as log:
             log.write(f"queued for the warm Spark driver in {self.warm_folder}\n")
         pid, ticks = self._warm_driver()
         request = {"job_id": job_id, "job_dir": str(folder), "args_file": str(args_file)}
-        inbox = self.warm_folder / "inbox"
-        tmp = inbox / f".{job_id}.tmp"
+        inbox = self.driver_files.inbox
+        tmp = inbox / f".{job_id}.tmp"  # not a request until renamed (the driver takes *.json only)
         tmp.write_text(json.dumps(request))
         tmp.replace(inbox / f"{job_id}.json")
         return ProcessHandle(self.name, job_id, str(folder), pid, ticks, warm=True)
@@ -92,13 +92,13 @@ class LocalLauncher(SparkSubmitLauncher):
     def driver_failure(self, h: ProcessHandle) -> str:
         if not h.warm:
             return ""
-        return job_report.failure_reason(self.warm_folder / "driver.log")
+        return job_report.failure_reason(self.driver_files.log)
 
     def _warm_driver(self) -> tuple[int, int]:
         """The running warm driver's pid and start ticks, starting one when there is none (under a file lock, so
         that concurrent submits start one driver)."""
-        (self.warm_folder / "inbox").mkdir(parents=True, exist_ok=True)
-        with (self.warm_folder / "lock").open("a") as lock:
+        self.driver_files.inbox.mkdir(parents=True, exist_ok=True)
+        with self.driver_files.lock.open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             running = self._running_driver()
             if running is None:
@@ -108,17 +108,17 @@ class LocalLauncher(SparkSubmitLauncher):
 
     def _running_driver(self) -> tuple[int, int] | None:
         try:
-            data = json.loads((self.warm_folder / "handle").read_text())
+            data = json.loads(self.driver_files.handle.read_text())
             pid, ticks = int(data["pid"]), int(data["start_ticks"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        if _start_ticks(pid) != ticks or (self.warm_folder / "exit_code").exists():
+        if _start_ticks(pid) != ticks or self.driver_files.exit_code.exists():
             return None
         return pid, ticks
 
     def _start_driver(self) -> tuple[int, int]:
-        for stale in ("exit_code", "ready"):
-            (self.warm_folder / stale).unlink(missing_ok=True)
+        for stale in (self.driver_files.exit_code, self.driver_files.ready):
+            stale.unlink(missing_ok=True)
         command = self.submit_command(
             "provender-warm-driver",
             {},
@@ -129,19 +129,15 @@ class LocalLauncher(SparkSubmitLauncher):
                 str(self.warm_idle_seconds),
             ],
         )
-        (self.warm_folder / "command.json").write_text(json.dumps(command))
-        proc = self.start_process(command, self.warm_folder, self.warm_folder / "driver.log")
+        self.driver_files.command.write_text(json.dumps(command))
+        proc = self.start_process(command, self.warm_folder, self.driver_files.log)
         ticks = _start_ticks(proc.pid) or 0
-        tmp = self.warm_folder / "handle.tmp"
-        tmp.write_text(json.dumps({"pid": proc.pid, "start_ticks": ticks}))
-        tmp.replace(self.warm_folder / "handle")
+        write_atomic(self.driver_files.handle, json.dumps({"pid": proc.pid, "start_ticks": ticks}))
         return proc.pid, ticks
 
     def _own(self) -> None:
         """Record this process as the driver's owner: the driver outlives it only while jobs run."""
-        tmp = self.warm_folder / f"owner.{os.getpid()}.tmp"
-        tmp.write_text(str(os.getpid()))
-        tmp.replace(self.warm_folder / "owner")
+        write_atomic(self.driver_files.owner, str(os.getpid()))
 
     def _adopt(self) -> None:
         """A driver left running by an earlier Core: this process owns it now."""

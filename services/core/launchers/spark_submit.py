@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from provender.core.launchers.base import JobState, Launched, Launcher
-from provender.jobs import job_report
-from provender.jobs.job_args import JobArgs, application_path
 from provender.kernel.errors import FailedPrecondition, InvalidArgument
+from provender.kernel.jobs import report as job_report
+from provender.kernel.jobs.args import JobArgs, application_path
+from provender.kernel.jobs.conf import JOB_ID_CONF
+from provender.kernel.jobs.folder import JobFolder, write_atomic
 
 # Runs the command, then records its exit status atomically; $0 is the exit-code file.
 _WRAPPER = '"$@"; code=$?; printf "%s\\n" "$code" > "$0.tmp" && mv "$0.tmp" "$0"; exit "$code"'
@@ -74,7 +76,7 @@ class ProcessHandle:
 
     @property
     def log(self) -> Path:
-        return self.folder / "driver.log"
+        return JobFolder(self.folder).log
 
 
 def _start_ticks(pid: int) -> int | None:
@@ -132,7 +134,7 @@ class SparkSubmitLauncher(Launcher):
         # the job id, for what the job reports (its pushed metrics carry it)
         return self.submit_command(
             f"provender-{job_id}",
-            {"spark.provender.job_id": job_id},
+            {JOB_ID_CONF: job_id},
             [str(application_path(args)), f"@{args_file}"],
         )
 
@@ -151,7 +153,7 @@ class SparkSubmitLauncher(Launcher):
         it ends."""
         with log.open("ab") as out:
             proc = subprocess.Popen(
-                ["/bin/sh", "-c", _WRAPPER, str(folder / "exit_code"), *command],
+                ["/bin/sh", "-c", _WRAPPER, str(JobFolder(folder).exit_code), *command],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -178,45 +180,44 @@ class SparkSubmitLauncher(Launcher):
         folder = self.work_dir / job_id
         folder.mkdir(parents=True, exist_ok=True)
         try:
-            claim = os.open(folder / "claimed", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            claim = os.open(JobFolder(folder).claimed, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             return self._existing(folder)
         os.close(claim)
-        args_file = folder / "args.json"
+        args_file = JobFolder(folder).args
         fd = os.open(args_file, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)  # it may hold a Redis password
         with os.fdopen(fd, "w") as f:
             f.write(args.to_json())
         handle = self.start_job(job_id, folder, args_file, args)
-        (folder / "handle.tmp").write_text(handle.encode())
-        (folder / "handle.tmp").replace(folder / "handle")
+        write_atomic(JobFolder(folder).handle, handle.encode())
         return Launched(handle.encode(), handle.log.as_uri())
 
     def start_job(self, job_id: str, folder: Path, args_file: Path, args: JobArgs) -> ProcessHandle:
         """Start the job whose folder and arguments file are ready: a spark-submit of its own."""
         command = self.command(job_id, args_file, args)
-        (folder / "command.json").write_text(json.dumps(command))
-        proc = self.start_process(command, folder, folder / "driver.log")
+        JobFolder(folder).command.write_text(json.dumps(command))
+        proc = self.start_process(command, folder, JobFolder(folder).log)
         return ProcessHandle(self.name, job_id, str(folder), proc.pid, _start_ticks(proc.pid) or 0)
 
     def _existing(self, folder: Path) -> Launched:
         """The launch of a job id submitted before (its handle appears right after the claim)."""
         deadline = time.monotonic() + 10
-        while not (folder / "handle").exists():
+        while not JobFolder(folder).handle.exists():
             if time.monotonic() > deadline:
                 raise FailedPrecondition(
                     f"job {folder.name} was claimed in {folder} but never started (a launcher stopped while "
                     "submitting it); remove that folder to submit it again"
                 )
             time.sleep(0.05)
-        handle = ProcessHandle.decode((folder / "handle").read_text(), self.name)
+        handle = ProcessHandle.decode(JobFolder(folder).handle.read_text(), self.name)
         return Launched(handle.encode(), handle.log.as_uri())
 
     def status(self, handle: str) -> tuple[JobState, str]:
         h = ProcessHandle.decode(handle, self.name)
         self._reap(h.pid)
-        if (h.folder / "cancelled").exists():
+        if JobFolder(h.folder).cancelled.exists():
             return JobState.ERROR, CANCELLED_MESSAGE
-        exit_file = h.folder / "exit_code"
+        exit_file = JobFolder(h.folder).exit_code
         if exit_file.exists():
             code = exit_file.read_text().strip()
             if code == "0":
@@ -236,14 +237,16 @@ class SparkSubmitLauncher(Launcher):
 
     def cancel(self, handle: str) -> None:
         h = ProcessHandle.decode(handle, self.name)
-        if (h.folder / "exit_code").exists():
+        if JobFolder(h.folder).exit_code.exists():
             return
-        (h.folder / "cancelled").write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        JobFolder(h.folder).cancelled.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         if not self._alive(h):
             return
         deadline = time.monotonic() + self.cancel_grace_seconds
         if h.warm:  # the driver cancels the job's Spark jobs and ends it; the driver itself stays
-            while time.monotonic() < deadline and not (h.folder / "exit_code").exists() and self._alive(h):
+            while (
+                time.monotonic() < deadline and not JobFolder(h.folder).exit_code.exists() and self._alive(h)
+            ):
                 time.sleep(0.1)
             return
         self._signal(h.pid, signal.SIGTERM)

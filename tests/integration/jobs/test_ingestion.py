@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from provender.jobs import ingestion
-from provender.jobs.job_args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
 from provender.kernel.errors import InvalidArgument
+from provender.kernel.jobs.args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
 from provender.kernel.online import layout as rl
 from provender.kernel.online.columns import ARROW_TYPE
 from provender.kernel.value_types import VALID_TYPES, ValueType

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provender.jobs import job_report
+from provender.kernel.jobs import report as job_report
 
 SPARK_INFO = "26/11/23 04:48:01 INFO DAGScheduler: Job 4 finished: collect at ingestion.py:244, took 3359 ms"
 

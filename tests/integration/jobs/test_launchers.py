@@ -18,7 +18,7 @@ import pytest
 
 from provender.core.launchers.base import JobState, Launcher, create_launcher
 from provender.core.launchers.spark_submit import CANCELLED_MESSAGE, ProcessHandle, find_spark_home
-from provender.jobs.job_args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
+from provender.kernel.jobs.args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
 from provender.kernel.online import layout as rl
 from provender.kernel.value_types import ValueType
 from provender.local.ports import free_port

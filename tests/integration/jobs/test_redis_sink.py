@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from provender.jobs import ingestion, redis_sink
-from provender.jobs.job_args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
 from provender.jobs.redis_sink import EncodedRows, RedisSink
+from provender.kernel.jobs.args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
 from provender.kernel.online import layout as rl
 from provender.kernel.value_types import ValueType
 from provender.local.redis import EmbeddedRedis, EmbeddedRedisCluster

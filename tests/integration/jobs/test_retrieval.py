@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from provender.jobs import point_in_time, retrieval
-from provender.jobs.job_args import (
+from provender.kernel.errors import InvalidArgument
+from provender.kernel.jobs.args import (
     Column,
     FeatureSelection,
     FileSource,
@@ -21,7 +22,6 @@ from provender.jobs.job_args import (
     TableSpec,
     to_file_url,
 )
-from provender.kernel.errors import InvalidArgument
 from provender.kernel.value_types import ValueType
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

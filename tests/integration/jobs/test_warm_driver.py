@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 
 from provender.core.launchers.base import JobState, create_launcher
-from provender.core.launchers.local import WARM_FOLDER, LocalLauncher
+from provender.core.launchers.local import LocalLauncher
 from provender.core.launchers.spark_submit import CANCELLED_MESSAGE, ProcessHandle
+from provender.kernel.jobs.folder import WARM_DRIVER_FOLDER as WARM_FOLDER
 
 from .conftest import dump_redis
 from .test_launchers import BASE, _expected_redis, _ingestion_args, _wait

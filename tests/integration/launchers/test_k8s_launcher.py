@@ -23,7 +23,8 @@ from provender.core.launchers import k8s
 from provender.core.launchers.base import JobState, Launched, create_launcher
 from provender.core.registry.database import Database, make_engine, migrate
 from provender.core.registry.service import Registry
-from provender.jobs.job_args import (
+from provender.kernel.errors import FailedPrecondition, PermissionDenied, ProvenderError, Unavailable
+from provender.kernel.jobs.args import (
     Column,
     FeatureSelection,
     FileSource,
@@ -31,7 +32,6 @@ from provender.jobs.job_args import (
     RetrievalJobArgs,
     TableSpec,
 )
-from provender.kernel.errors import FailedPrecondition, PermissionDenied, ProvenderError, Unavailable
 from provender.kernel.value_types import ValueType
 from tests import factories as f
 from tests.helm import chart as c

@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -367,14 +368,25 @@ _APPLICATIONS: dict[str, str] = {
 }
 
 
+def _applications_folder() -> Path:
+    """The folder of the Spark applications (the provender.jobs package), found without importing it (it needs
+    pyspark, which Core's process does not)."""
+    spec = find_spec("provender.jobs")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "the Spark applications (provender.jobs) are not installed: pip install 'provender[spark]'"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def application_path(args: JobArgs) -> Path:
-    """The PySpark program a launcher submits for these arguments (a file of this package)."""
-    return Path(__file__).with_name(_APPLICATIONS[args.KIND])
+    """The PySpark program a launcher submits for these arguments (a file of provender.jobs)."""
+    return _applications_folder() / _APPLICATIONS[args.KIND]
 
 
 def warm_driver_path() -> Path:
     """The PySpark program of the long-lived local driver that runs these applications in one Spark."""
-    return Path(__file__).with_name("warm_driver.py")
+    return _applications_folder() / "warm_driver.py"
 
 
 def read_argument(argument: str) -> str:
