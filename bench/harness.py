@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from provender.core.launchers.base import JobState, Launcher
+from provender.core.launchers.base import JobStatus, Launcher
 
 
 class PeakMemory:
@@ -51,7 +51,7 @@ class PeakMemory:
         return self.peak
 
 
-def wait_for(launcher: Launcher, handle: str, poll_seconds: float = 0.05) -> tuple[JobState, str]:
+def wait_for(launcher: Launcher, handle: str, poll_seconds: float = 0.05) -> tuple[JobStatus, str]:
     """The job's final state and message (polled as Core's reconcile loop would, only more often)."""
     while True:
         state, message = launcher.status(handle)

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provender.core.launchers.base import JobState, Launcher, create_launcher
+from provender.core.launchers.base import JobStatus, Launcher, create_launcher
 from provender.core.launchers.spark_submit import ProcessHandle
 from provender.kernel.jobs import report as job_report
 from provender.kernel.jobs.args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
@@ -201,7 +201,7 @@ def run_variant(
         state, message = wait_for(launcher, launched.handle)
         job_s = time.perf_counter() - began
         peak = memory.stop()
-        if state is not JobState.DONE:
+        if state is not JobStatus.DONE:
             raise SystemExit(f"ingestion job failed: {message} (log {launched.log_uri})")
         results.append(
             _result(driver, rows_per_entity, entities, len(hashes), job_s, floor_s, peak, launched.log_uri)
@@ -259,7 +259,7 @@ def warm_up(tmp: Path, redis_server: EmbeddedRedis, launcher: Launcher) -> None:
         )
         launched = launcher.submit(f"warm-up-{n}", args)
         state, message = wait_for(launcher, launched.handle)
-        if state is not JobState.DONE:
+        if state is not JobStatus.DONE:
             raise SystemExit(f"warm-up ingestion failed: {message} (log {launched.log_uri})")
     redis_server.client().flushall()
 

@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provender.core.launchers.base import JobState
+from provender.core.launchers.base import JobStatus
 from provender.core.launchers.local import LocalLauncher
 from provender.core.launchers.spark_submit import ProcessHandle
 from provender.kernel.jobs.args import (
@@ -138,7 +138,7 @@ def run_spark(launcher: LocalLauncher, source: Path, entities: Path, out: Path) 
     launched = launcher.submit(f"retrieval-{out.name}-{time.time_ns()}", args)
     memory = PeakMemory(ProcessHandle.decode(launched.handle, launcher.name).pid)
     state, message = wait_for(launcher, launched.handle)
-    if state is not JobState.DONE:
+    if state is not JobStatus.DONE:
         raise SystemExit(f"the retrieval job failed: {message} (log: {launched.log_uri})")
     pq.ParquetDataset(out).schema  # readable  # noqa: B018
     elapsed = time.perf_counter() - began

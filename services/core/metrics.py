@@ -24,6 +24,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import text
 
+from provender.kernel.jobs.status import JobStatus
+
 if TYPE_CHECKING:
     from provender.core.jobs.model import Job
     from provender.core.registry.database import Database
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JOB_TYPES = ("BATCH_INGESTION", "STREAM_INGESTION", "RETRIEVAL")
-JOB_STATUSES = ("PENDING", "RUNNING", "DONE", "ERROR")
+JOB_STATUSES = tuple(s.name for s in JobStatus)
 
 # Why a job record turned ERROR, from the message the controller records (see controller.py).
 SUBMIT_PREFIX = "submission failed"

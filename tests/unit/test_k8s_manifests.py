@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client
 
 from provender.core.launchers import k8s
-from provender.core.launchers.base import JobState, create_launcher
+from provender.core.launchers.base import JobStatus, create_launcher
 from provender.kernel.errors import InvalidArgument
 from provender.kernel.jobs.args import (
     Column,
@@ -250,23 +250,23 @@ def test_label_values() -> None:
 # States ---------------------------------------------------------------------------------------------------------
 
 OPERATOR_STATES = {
-    "": JobState.PENDING,
-    "NEW": JobState.PENDING,
-    "SUBMITTED": JobState.PENDING,
-    "PENDING_RERUN": JobState.PENDING,
-    "INVALIDATING": JobState.PENDING,
-    "SUSPENDING": JobState.PENDING,
-    "SUSPENDED": JobState.PENDING,
-    "RESUMING": JobState.PENDING,
-    "RUNNING": JobState.RUNNING,
-    "SUCCEEDING": JobState.RUNNING,
-    "FAILING": JobState.RUNNING,
-    "UNKNOWN": JobState.RUNNING,
-    "COMPLETED": JobState.DONE,
-    "FAILED": JobState.ERROR,
-    "SUBMISSION_FAILED": JobState.ERROR,
-    "HIBERNATING": JobState.PENDING,  # a state this launcher has never heard of
-    "completed": JobState.DONE,
+    "": JobStatus.PENDING,
+    "NEW": JobStatus.PENDING,
+    "SUBMITTED": JobStatus.PENDING,
+    "PENDING_RERUN": JobStatus.PENDING,
+    "INVALIDATING": JobStatus.PENDING,
+    "SUSPENDING": JobStatus.PENDING,
+    "SUSPENDED": JobStatus.PENDING,
+    "RESUMING": JobStatus.PENDING,
+    "RUNNING": JobStatus.RUNNING,
+    "SUCCEEDING": JobStatus.RUNNING,
+    "FAILING": JobStatus.RUNNING,
+    "UNKNOWN": JobStatus.RUNNING,
+    "COMPLETED": JobStatus.DONE,
+    "FAILED": JobStatus.ERROR,
+    "SUBMISSION_FAILED": JobStatus.ERROR,
+    "HIBERNATING": JobStatus.PENDING,  # a state this launcher has never heard of
+    "completed": JobStatus.DONE,
 }
 
 
@@ -275,7 +275,7 @@ def test_every_operator_state_maps_to_a_job_state(state: str) -> None:
     app = {"metadata": {"name": "a", "namespace": "n"}, "status": {"applicationState": {"state": state}}}
     job_state, message = k8s.application_state(app)
     assert job_state is OPERATOR_STATES[state]
-    assert bool(message) == (job_state is JobState.ERROR)
+    assert bool(message) == (job_state is JobStatus.ERROR)
 
 
 def test_states_table_covers_the_operator() -> None:
@@ -283,8 +283,8 @@ def test_states_table_covers_the_operator() -> None:
 
 
 def test_missing_status_and_error_messages() -> None:
-    assert k8s.application_state({"metadata": {"name": "a"}}) == (JobState.PENDING, "")
-    assert k8s.application_state({"status": {"applicationState": None}}) == (JobState.PENDING, "")
+    assert k8s.application_state({"metadata": {"name": "a"}}) == (JobStatus.PENDING, "")
+    assert k8s.application_state({"status": {"applicationState": None}}) == (JobStatus.PENDING, "")
     failed = {
         "metadata": {"name": "a", "namespace": "n"},
         "status": {"applicationState": {"state": "FAILED"}},
@@ -295,7 +295,7 @@ def test_missing_status_and_error_messages() -> None:
     )
     failed["status"]["applicationState"]["errorMessage"] = "driver container failed with ExitCode: 1"
     assert k8s.application_state(failed) == (
-        JobState.ERROR,
+        JobStatus.ERROR,
         "SparkApplication n/a FAILED: driver container failed with ExitCode: 1",
     )
 
@@ -311,12 +311,12 @@ def test_submission_failure_is_an_error_only_when_the_operator_will_not_retry() 
             },
         }
 
-    assert k8s.application_state(app({"type": "Never"}, 1))[0] is JobState.ERROR
-    assert k8s.application_state(app({"type": "Always"}, 9))[0] is JobState.PENDING
+    assert k8s.application_state(app({"type": "Never"}, 1))[0] is JobStatus.ERROR
+    assert k8s.application_state(app({"type": "Always"}, 9))[0] is JobStatus.PENDING
     retrying = {"type": "OnFailure", "onSubmissionFailureRetries": 2}
-    assert k8s.application_state(app(retrying, 2))[0] is JobState.PENDING
+    assert k8s.application_state(app(retrying, 2))[0] is JobStatus.PENDING
     assert k8s.application_state(app(retrying, 3)) == (
-        JobState.ERROR,
+        JobStatus.ERROR,
         "SparkApplication n/a SUBMISSION_FAILED: no quota",
     )
 

@@ -12,7 +12,7 @@ from typing import Any
 from provender.core.jobs import ids
 from provender.core.jobs.model import Job, JobStatus, JobType
 from provender.core.jobs.store import JobStore
-from provender.core.launchers.base import JobState, Launcher
+from provender.core.launchers.base import Launcher
 from provender.core.metrics import CoreMetrics
 from provender.core.registry import validation
 from provender.core.registry.service import Registry, StoredTable
@@ -29,12 +29,6 @@ from provender.kernel.value_types import ValueType
 log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_STATE_TO_STATUS = {
-    JobState.PENDING: JobStatus.PENDING,
-    JobState.RUNNING: JobStatus.RUNNING,
-    JobState.DONE: JobStatus.DONE,
-    JobState.ERROR: JobStatus.ERROR,
-}
 
 
 @dataclass(frozen=True)
@@ -298,7 +292,7 @@ class JobController:
                 return self._submit(job)
             return job
         state, message = self.launcher.status(job.handle)
-        status = _STATE_TO_STATUS[state]
+        status = state
         if status is job.status:
             return job
         log.info("job status", extra={"job_id": job.id, "status": status.name})

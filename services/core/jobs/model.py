@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from provender.kernel.jobs.status import JobStatus
+
 
 class JobType(enum.Enum):
     """Numbers are those of the wire enum JobType."""
@@ -14,19 +16,6 @@ class JobType(enum.Enum):
     BATCH_INGESTION = 1
     STREAM_INGESTION = 2
     RETRIEVAL = 4
-
-
-class JobStatus(enum.Enum):
-    """Numbers are those of the wire enum JobStatus."""
-
-    PENDING = 1
-    RUNNING = 2
-    DONE = 3
-    ERROR = 4
-
-    @property
-    def terminal(self) -> bool:
-        return self in (JobStatus.DONE, JobStatus.ERROR)
 
 
 @dataclass(frozen=True)

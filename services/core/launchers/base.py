@@ -8,7 +8,6 @@ code: no gRPC.
 
 from __future__ import annotations
 
-import enum
 import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -16,17 +15,7 @@ from typing import Any, ClassVar, TypeVar
 
 from provender.kernel.errors import InvalidArgument
 from provender.kernel.jobs.args import JobArgs
-
-
-class JobState(enum.Enum):
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    DONE = "DONE"
-    ERROR = "ERROR"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (JobState.DONE, JobState.ERROR)
+from provender.kernel.jobs.status import JobStatus
 
 
 @dataclass(frozen=True)
@@ -47,7 +36,7 @@ class Launcher(ABC):
         """Start the application for `args` as job `job_id`; the same job id again returns the first launch."""
 
     @abstractmethod
-    def status(self, handle: str) -> tuple[JobState, str]:
+    def status(self, handle: str) -> tuple[JobStatus, str]:
         """The job's state, and why it failed when ERROR ("" otherwise)."""
 
     @abstractmethod

@@ -11,7 +11,7 @@ job, created from a template, run by the Spark operator.
   (Core's ids are); otherwise a cleaned, shortened id plus a hash of it. The operator derives the driver pod
   (`<name>-driver`) and service names (`<name>-ui-svc`) from it, which must stay within 63 characters.
 - **Idempotent.** Creating an existing name is a 409 AlreadyExists: the existing application is the launch.
-- **Status.** `status.applicationState.state` maps to a JobState (`STATES`; a state this table does not know
+- **Status.** `status.applicationState.state` maps to a JobStatus (`STATES`; a state this table does not know
   is PENDING, never an error); `errorMessage` becomes the error message. Statuses come from one LIST by label
   selector per namespace, cached for `cache_ttl_seconds`, not one GET per call.
 - **Cancel** deletes the application (404: already gone); the operator then removes its pods.
@@ -42,7 +42,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from provender.core.launchers.base import JobState, Launched, Launcher, register_launcher
+from provender.core.launchers.base import JobStatus, Launched, Launcher, register_launcher
 from provender.kernel.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -81,24 +81,24 @@ _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _JOB_TYPES = {IngestionJobArgs.KIND: "ingestion", RetrievalJobArgs.KIND: "retrieval"}
 
 # Every state of the operator's ApplicationStateType (api/v1beta2), and what it means for a job.
-STATES: dict[str, JobState] = {
-    "": JobState.PENDING,  # new: the operator has not looked at it yet
-    "NEW": JobState.PENDING,
-    "SUBMITTED": JobState.PENDING,  # spark-submit ran; the driver pod is being scheduled
-    "PENDING_RERUN": JobState.PENDING,  # a retry (restartPolicy) or an update is about to resubmit
-    "INVALIDATING": JobState.PENDING,  # the spec changed; the operator stops the run to start it again
-    "SUSPENDING": JobState.PENDING,  # spec.suspend was set: stopping, will run again when resumed
-    "SUSPENDED": JobState.PENDING,
-    "RESUMING": JobState.PENDING,
-    "RUNNING": JobState.RUNNING,
-    "SUCCEEDING": JobState.RUNNING,  # the driver ended well; the operator is finishing (or rerunning)
-    "FAILING": JobState.RUNNING,  # the driver failed; the operator retries or moves on to FAILED
-    "UNKNOWN": JobState.RUNNING,  # the driver pod's state cannot be seen (node lost): still under way
-    "COMPLETED": JobState.DONE,
-    "FAILED": JobState.ERROR,
-    "SUBMISSION_FAILED": JobState.ERROR,  # unless the restart policy retries it: see application_state
+STATES: dict[str, JobStatus] = {
+    "": JobStatus.PENDING,  # new: the operator has not looked at it yet
+    "NEW": JobStatus.PENDING,
+    "SUBMITTED": JobStatus.PENDING,  # spark-submit ran; the driver pod is being scheduled
+    "PENDING_RERUN": JobStatus.PENDING,  # a retry (restartPolicy) or an update is about to resubmit
+    "INVALIDATING": JobStatus.PENDING,  # the spec changed; the operator stops the run to start it again
+    "SUSPENDING": JobStatus.PENDING,  # spec.suspend was set: stopping, will run again when resumed
+    "SUSPENDED": JobStatus.PENDING,
+    "RESUMING": JobStatus.PENDING,
+    "RUNNING": JobStatus.RUNNING,
+    "SUCCEEDING": JobStatus.RUNNING,  # the driver ended well; the operator is finishing (or rerunning)
+    "FAILING": JobStatus.RUNNING,  # the driver failed; the operator retries or moves on to FAILED
+    "UNKNOWN": JobStatus.RUNNING,  # the driver pod's state cannot be seen (node lost): still under way
+    "COMPLETED": JobStatus.DONE,
+    "FAILED": JobStatus.ERROR,
+    "SUBMISSION_FAILED": JobStatus.ERROR,  # unless the restart policy retries it: see application_state
 }
-UNRECOGNISED_STATE = JobState.PENDING
+UNRECOGNISED_STATE = JobStatus.PENDING
 
 
 def _digest(text: str, length: int) -> str:
@@ -160,7 +160,7 @@ def _will_resubmit(app: dict[str, Any]) -> bool:
     return False
 
 
-def application_state(app: dict[str, Any]) -> tuple[JobState, str]:
+def application_state(app: dict[str, Any]) -> tuple[JobStatus, str]:
     """The job state of a SparkApplication as the operator reports it, and the error message when ERROR."""
     status = app.get("status") or {}
     app_state = status.get("applicationState") or {}
@@ -168,8 +168,8 @@ def application_state(app: dict[str, Any]) -> tuple[JobState, str]:
     message = str(app_state.get("errorMessage") or "")
     job_state = STATES.get(state.upper(), UNRECOGNISED_STATE)
     if state.upper() == "SUBMISSION_FAILED" and _will_resubmit(app):
-        job_state = JobState.PENDING
-    if job_state is not JobState.ERROR:
+        job_state = JobStatus.PENDING
+    if job_state is not JobStatus.ERROR:
         return job_state, ""
     meta = app.get("metadata") or {}
     where = f"SparkApplication {meta.get('namespace', '')}/{meta.get('name', '')}"
@@ -221,7 +221,7 @@ class K8sJob:
     job_type: str
     project: str
     table: str
-    state: JobState
+    state: JobStatus
     error_message: str
     operator_state: str
     log_uri: str
@@ -505,13 +505,13 @@ class K8sLauncher(Launcher):
         except (HTTPError, OSError) as e:
             raise self._unreachable(e) from None
 
-    def status(self, handle: str) -> tuple[JobState, str]:
+    def status(self, handle: str) -> tuple[JobStatus, str]:
         h = K8sHandle.decode(handle)
         app = self._find(h.namespace, h.name)
         if app is None:
             if (h.namespace, h.name) in self._cancelled:
-                return JobState.ERROR, CANCELLED_MESSAGE
-            return JobState.ERROR, (
+                return JobStatus.ERROR, CANCELLED_MESSAGE
+            return JobStatus.ERROR, (
                 f"SparkApplication {h.namespace}/{h.name} no longer exists (deleted, or removed by the operator "
                 "after its timeToLiveSeconds) and its outcome was not seen"
             )

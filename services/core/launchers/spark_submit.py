@@ -23,7 +23,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from provender.core.launchers.base import JobState, Launched, Launcher
+from provender.core.launchers.base import JobStatus, Launched, Launcher
 from provender.kernel.errors import FailedPrecondition, InvalidArgument
 from provender.kernel.jobs import report as job_report
 from provender.kernel.jobs.args import JobArgs, application_path
@@ -212,25 +212,25 @@ class SparkSubmitLauncher(Launcher):
         handle = ProcessHandle.decode(JobFolder(folder).handle.read_text(), self.name)
         return Launched(handle.encode(), handle.log.as_uri())
 
-    def status(self, handle: str) -> tuple[JobState, str]:
+    def status(self, handle: str) -> tuple[JobStatus, str]:
         h = ProcessHandle.decode(handle, self.name)
         self._reap(h.pid)
         if JobFolder(h.folder).cancelled.exists():
-            return JobState.ERROR, CANCELLED_MESSAGE
+            return JobStatus.ERROR, CANCELLED_MESSAGE
         exit_file = JobFolder(h.folder).exit_code
         if exit_file.exists():
             code = exit_file.read_text().strip()
             if code == "0":
-                return JobState.DONE, ""
+                return JobStatus.DONE, ""
             reason = job_report.failure_reason(h.log) or "no message in the log"
             who = "the job (in the warm Spark driver)" if h.warm else "spark-submit"
-            return JobState.ERROR, f"{who} exited with code {code}: {reason}"
+            return JobStatus.ERROR, f"{who} exited with code {code}: {reason}"
         if self._alive(h):
-            return JobState.RUNNING, ""
+            return JobStatus.RUNNING, ""
         if exit_file.exists():  # it finished between the two checks
             return self.status(handle)
         reason = job_report.failure_reason(h.log) or self.driver_failure(h)
-        return JobState.ERROR, (
+        return JobStatus.ERROR, (
             f"the job's driver process {h.pid} ended without an exit status (killed, or its machine restarted)"
             + (f": {reason}" if reason else "")
         )

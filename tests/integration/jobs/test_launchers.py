@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from provender.core.launchers.base import JobState, Launcher, create_launcher
+from provender.core.launchers.base import JobStatus, Launcher, create_launcher
 from provender.core.launchers.spark_submit import CANCELLED_MESSAGE, ProcessHandle, find_spark_home
 from provender.kernel.jobs.args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
 from provender.kernel.online import layout as rl
@@ -65,7 +65,7 @@ def _expected_redis() -> dict:
     return out
 
 
-def _wait(launcher: Launcher, handle: str, timeout: float = 180) -> tuple[JobState, str]:
+def _wait(launcher: Launcher, handle: str, timeout: float = 180) -> tuple[JobStatus, str]:
     deadline = time.monotonic() + timeout
     while True:
         state, message = launcher.status(handle)
@@ -97,8 +97,8 @@ def test_local_job_runs_to_done_and_survives_a_new_launcher(redis, redis_server,
     args = _ingestion_args(tmp_path, redis_server.url)
     launched = launcher.submit("job-ok", args)
     assert launched.log_uri == launcher.log_uri(launched.handle) and launched.log_uri.startswith("file://")
-    assert launcher.status(launched.handle)[0] in (JobState.PENDING, JobState.RUNNING)
-    assert _wait(launcher, launched.handle) == (JobState.DONE, "")
+    assert launcher.status(launched.handle)[0] in (JobStatus.PENDING, JobStatus.RUNNING)
+    assert _wait(launcher, launched.handle) == (JobStatus.DONE, "")
     assert dump_redis(redis) == _expected_redis()
 
     log = Path(launched.log_uri.removeprefix("file://")).read_text()
@@ -106,7 +106,7 @@ def test_local_job_runs_to_done_and_survives_a_new_launcher(redis, redis_server,
     assert summary["rows_written"] == 3
     # A new launcher object (Core restarted) answers from the handle; the same job id is not started twice.
     again = create_launcher("local", work_dir=tmp_path / "work", master="local[1]")
-    assert again.status(launched.handle) == (JobState.DONE, "")
+    assert again.status(launched.handle) == (JobStatus.DONE, "")
     assert again.submit("job-ok", args) == launched
     assert log.count("PROVENDER_JOB_SUMMARY") == 1
 
@@ -116,7 +116,7 @@ def test_local_job_that_fails_says_why(redis_server, tmp_path) -> None:
     args = _ingestion_args(tmp_path, redis_server.url, source=tmp_path / "missing.parquet")
     launched = launcher.submit("job-bad", args)
     state, message = _wait(launcher, launched.handle)
-    assert state is JobState.ERROR
+    assert state is JobStatus.ERROR
     assert "exited with code 2" in message
     assert "table driver_hourly.batch_source.file_url" in message and "missing.parquet" in message
 
@@ -127,7 +127,7 @@ def test_local_cancel_stops_the_whole_process_group(redis_server, tmp_path) -> N
     _wait_running_spark(launched.handle)
     pid = ProcessHandle.decode(launched.handle, "local").pid
     launcher.cancel(launched.handle)
-    assert launcher.status(launched.handle) == (JobState.ERROR, CANCELLED_MESSAGE)
+    assert launcher.status(launched.handle) == (JobStatus.ERROR, CANCELLED_MESSAGE)
     assert _live_processes_in_group(pid) == []  # spark-submit, the JVM and the Python driver are gone
     launcher.cancel(launched.handle)  # again: nothing left to stop, no error
 
@@ -138,7 +138,7 @@ def test_local_job_killed_from_outside_reports_it(redis_server, tmp_path) -> Non
     _wait_running_spark(launched.handle)
     os.killpg(ProcessHandle.decode(launched.handle, "local").pid, signal.SIGKILL)
     state, message = _wait(launcher, launched.handle, timeout=20)
-    assert state is JobState.ERROR
+    assert state is JobStatus.ERROR
     assert "ended without an exit status" in message
 
 
@@ -201,7 +201,7 @@ def test_standalone_job_runs_to_done_on_the_cluster(standalone_master, redis, re
         executor_memory="1g",
     )
     launched = launcher.submit("job-standalone", _ingestion_args(tmp_path, redis_server.url))
-    assert _wait(launcher, launched.handle) == (JobState.DONE, "")
+    assert _wait(launcher, launched.handle) == (JobStatus.DONE, "")
     assert dump_redis(redis) == _expected_redis()
     with urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=5) as r:
         master_state = json.load(r)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from provender.core.launchers.base import JobState, create_launcher
+from provender.core.launchers.base import JobStatus, create_launcher
 from provender.core.launchers.local import LocalLauncher
 from provender.core.launchers.spark_submit import CANCELLED_MESSAGE, ProcessHandle
 from provender.kernel.jobs.folder import WARM_DRIVER_FOLDER as WARM_FOLDER
@@ -48,14 +48,14 @@ def test_jobs_share_one_driver_and_keep_their_own_logs_and_outcomes(
 ) -> None:
     launcher = _launcher(work)
     good = launcher.submit("warm-ok", _ingestion_args(tmp_path, redis_server.url))
-    assert _wait(launcher, good.handle) == (JobState.DONE, "")
+    assert _wait(launcher, good.handle) == (JobStatus.DONE, "")
     assert dump_redis(redis) == _expected_redis()
 
     bad = launcher.submit(
         "warm-bad", _ingestion_args(tmp_path, redis_server.url, tmp_path / "missing.parquet")
     )
     state, message = _wait(launcher, bad.handle, timeout=60)
-    assert state is JobState.ERROR and "exited with code 2" in message and "missing.parquet" in message
+    assert state is JobStatus.ERROR and "exited with code 2" in message and "missing.parquet" in message
     assert _driver_pid(bad.handle) == _driver_pid(good.handle)  # the same driver ran both
 
     good_log, bad_log = _log(good.handle), _log(bad.handle)
@@ -64,10 +64,10 @@ def test_jobs_share_one_driver_and_keep_their_own_logs_and_outcomes(
 
     # Core restarted: a new launcher answers from the handles, adopts the driver, runs the next job in it
     again = _launcher(work)
-    assert again.status(good.handle) == (JobState.DONE, "")
+    assert again.status(good.handle) == (JobStatus.DONE, "")
     assert again.submit("warm-ok", _ingestion_args(tmp_path, redis_server.url)) == good
     third = again.submit("warm-third", _ingestion_args(tmp_path, redis_server.url))
-    assert _wait(again, third.handle, timeout=60) == (JobState.DONE, "")
+    assert _wait(again, third.handle, timeout=60) == (JobStatus.DONE, "")
     assert _driver_pid(third.handle) == _driver_pid(good.handle)
     assert int((work / WARM_FOLDER / "owner").read_text()) == os.getpid()
 
@@ -101,13 +101,13 @@ def test_cancel_stops_the_job_and_leaves_the_driver(redis, redis_server, tmp_pat
     long = launcher.submit("warm-long", _ingestion_args(tmp_path, redis_server.url, big_source))
     _wait_started(long.handle)
     launcher.cancel(long.handle)
-    assert launcher.status(long.handle) == (JobState.ERROR, CANCELLED_MESSAGE)
+    assert launcher.status(long.handle) == (JobStatus.ERROR, CANCELLED_MESSAGE)
     assert (ProcessHandle.decode(long.handle, "local").folder / "exit_code").exists()  # the job has ended
     assert redis.dbsize() < ROWS
 
     redis.flushall()
     after = launcher.submit("warm-after", _ingestion_args(tmp_path, redis_server.url))
-    assert _wait(launcher, after.handle, timeout=60) == (JobState.DONE, "")
+    assert _wait(launcher, after.handle, timeout=60) == (JobStatus.DONE, "")
     assert _driver_pid(after.handle) == _driver_pid(long.handle)  # the driver stayed
     assert dump_redis(redis) == _expected_redis()
 
@@ -120,21 +120,21 @@ def test_a_killed_driver_fails_its_job_and_the_next_job_starts_a_new_one(
     _wait_started(long.handle)
     os.killpg(_driver_pid(long.handle), signal.SIGKILL)
     state, message = _wait(launcher, long.handle, timeout=20)
-    assert state is JobState.ERROR and "ended without an exit status" in message
+    assert state is JobStatus.ERROR and "ended without an exit status" in message
 
     redis.flushall()
     second = launcher.submit("warm-second", _ingestion_args(tmp_path, redis_server.url))
     assert _driver_pid(second.handle) != _driver_pid(long.handle)
-    assert _wait(launcher, second.handle) == (JobState.DONE, "")
+    assert _wait(launcher, second.handle) == (JobStatus.DONE, "")
     assert dump_redis(redis) == _expected_redis()
 
 
 def test_an_idle_driver_exits(redis_server, tmp_path, work) -> None:
     launcher = _launcher(work, idle=1)
     job = launcher.submit("warm-idle", _ingestion_args(tmp_path, redis_server.url))
-    assert _wait(launcher, job.handle) == (JobState.DONE, "")
+    assert _wait(launcher, job.handle) == (JobStatus.DONE, "")
     deadline = time.monotonic() + 30
     while (work / WARM_FOLDER / "exit_code").exists() is False:
         assert time.monotonic() < deadline, "the idle driver did not exit"
         time.sleep(0.2)
-    assert launcher.status(job.handle) == (JobState.DONE, "")  # its jobs still answer
+    assert launcher.status(job.handle) == (JobStatus.DONE, "")  # its jobs still answer

@@ -17,10 +17,9 @@ import pytest
 from kubernetes import client
 
 from provender.core.jobs.controller import EntitySource, JobController, JobSettings
-from provender.core.jobs.model import JobStatus
 from provender.core.jobs.store import JobStore
 from provender.core.launchers import k8s
-from provender.core.launchers.base import JobState, Launched, create_launcher
+from provender.core.launchers.base import JobStatus, Launched, create_launcher
 from provender.core.registry.database import Database, make_engine, migrate
 from provender.core.registry.service import Registry
 from provender.kernel.errors import FailedPrecondition, PermissionDenied, ProvenderError, Unavailable
@@ -105,7 +104,7 @@ def test_submit_creates_one_labelled_sparkapplication_named_after_the_job(standi
     assert json.loads(launched.handle) == {"launcher": "k8s", "namespace": NS, "name": JOB, "job_id": JOB}
     # Before the operator reports the driver pod, the log is where the operator will put it.
     assert launched.log_uri == f"k8s://{NS}/pods/{JOB}-driver/log"
-    assert launcher.status(launched.handle) == (JobState.PENDING, "")
+    assert launcher.status(launched.handle) == (JobStatus.PENDING, "")
     # The create asks the API server to refuse unknown fields rather than drop them.
     (post,) = [r for r in standin.requests if r.method == "POST"]
     assert post.query["fieldValidation"] == ["Strict"]
@@ -142,21 +141,21 @@ def test_another_jobs_application_of_the_same_name_is_not_taken_for_this_one(
     "states",
     [
         # What the operator reports for a job that succeeds, and one that is retried by its restart policy.
-        [(None, JobState.PENDING), ("SUBMITTED", JobState.PENDING), ("RUNNING", JobState.RUNNING),
-         ("SUCCEEDING", JobState.RUNNING), ("COMPLETED", JobState.DONE)],
-        [("SUBMITTED", JobState.PENDING), ("RUNNING", JobState.RUNNING), ("FAILING", JobState.RUNNING),
-         ("PENDING_RERUN", JobState.PENDING), ("SUBMITTED", JobState.PENDING), ("RUNNING", JobState.RUNNING),
-         ("COMPLETED", JobState.DONE)],
+        [(None, JobStatus.PENDING), ("SUBMITTED", JobStatus.PENDING), ("RUNNING", JobStatus.RUNNING),
+         ("SUCCEEDING", JobStatus.RUNNING), ("COMPLETED", JobStatus.DONE)],
+        [("SUBMITTED", JobStatus.PENDING), ("RUNNING", JobStatus.RUNNING), ("FAILING", JobStatus.RUNNING),
+         ("PENDING_RERUN", JobStatus.PENDING), ("SUBMITTED", JobStatus.PENDING), ("RUNNING", JobStatus.RUNNING),
+         ("COMPLETED", JobStatus.DONE)],
         # Suspended and resumed, its node lost for a while, an update, and states this launcher never heard of.
-        [("RUNNING", JobState.RUNNING), ("SUSPENDING", JobState.PENDING), ("SUSPENDED", JobState.PENDING),
-         ("RESUMING", JobState.PENDING), ("UNKNOWN", JobState.RUNNING), ("INVALIDATING", JobState.PENDING),
-         ("HIBERNATING", JobState.PENDING), ("", JobState.PENDING), ("RUNNING", JobState.RUNNING),
-         ("COMPLETED", JobState.DONE)],
+        [("RUNNING", JobStatus.RUNNING), ("SUSPENDING", JobStatus.PENDING), ("SUSPENDED", JobStatus.PENDING),
+         ("RESUMING", JobStatus.PENDING), ("UNKNOWN", JobStatus.RUNNING), ("INVALIDATING", JobStatus.PENDING),
+         ("HIBERNATING", JobStatus.PENDING), ("", JobStatus.PENDING), ("RUNNING", JobStatus.RUNNING),
+         ("COMPLETED", JobStatus.DONE)],
     ],
     ids=["success", "rerun", "suspend-unknown-invented"],
 )  # fmt: skip
 def test_status_follows_what_the_operator_reports(
-    standin: K8sStandIn, launcher: k8s.K8sLauncher, states: list[tuple[str | None, JobState]]
+    standin: K8sStandIn, launcher: k8s.K8sLauncher, states: list[tuple[str | None, JobStatus]]
 ) -> None:
     handle = launcher.submit(JOB, INGESTION).handle
     for state, expected in states:
@@ -171,7 +170,7 @@ def test_failure_carries_the_operators_error_message(standin: K8sStandIn, launch
     assert launcher.log_uri(handle) == f"k8s://{NS}/pods/ingest-driver-pod/log"
     message = "driver container failed with ExitCode: 1, Reason: Error"
     standin.set_status(NS, JOB, "FAILED", message)
-    assert launcher.status(handle) == (JobState.ERROR, f"SparkApplication {NS}/{JOB} FAILED: {message}")
+    assert launcher.status(handle) == (JobStatus.ERROR, f"SparkApplication {NS}/{JOB} FAILED: {message}")
     assert launcher.log_uri(handle) == f"k8s://{NS}/pods/ingest-driver-pod/log"
 
 
@@ -181,7 +180,7 @@ def test_submission_failure(standin: K8sStandIn, launcher: k8s.K8sLauncher) -> N
         NS, JOB, "SUBMISSION_FAILED", 'pods "x" is forbidden: exceeded quota', submissionAttempts=1
     )
     state, message = launcher.status(handle)
-    assert state is JobState.ERROR and message.endswith("exceeded quota")
+    assert state is JobStatus.ERROR and message.endswith("exceeded quota")
 
 
 def test_cancel_deletes_the_application(standin: K8sStandIn, launcher: k8s.K8sLauncher) -> None:
@@ -189,12 +188,12 @@ def test_cancel_deletes_the_application(standin: K8sStandIn, launcher: k8s.K8sLa
     standin.set_status(NS, JOB, "RUNNING")
     launcher.cancel(handle)
     assert standin.objects(NS) == []
-    assert launcher.status(handle) == (JobState.ERROR, k8s.CANCELLED_MESSAGE)
+    assert launcher.status(handle) == (JobStatus.ERROR, k8s.CANCELLED_MESSAGE)
     launcher.cancel(handle)  # already gone: 404 is fine
     new_launcher(standin).cancel(handle)
     # Another launcher (Core restarted) sees it gone, and says so.
     state, message = new_launcher(standin).status(handle)
-    assert state is JobState.ERROR and "no longer exists" in message
+    assert state is JobStatus.ERROR and "no longer exists" in message
 
 
 def test_cancel_leaves_a_finished_job_as_it_is(standin: K8sStandIn, launcher: k8s.K8sLauncher) -> None:
@@ -202,7 +201,7 @@ def test_cancel_leaves_a_finished_job_as_it_is(standin: K8sStandIn, launcher: k8
     standin.set_status(NS, JOB, "COMPLETED")
     launcher.cancel(handle)
     assert standin.get(NS, JOB) is not None
-    assert launcher.status(handle) == (JobState.DONE, "")
+    assert launcher.status(handle) == (JobStatus.DONE, "")
 
 
 def test_an_application_removed_behind_cores_back_is_an_error(
@@ -211,7 +210,7 @@ def test_an_application_removed_behind_cores_back_is_an_error(
     handle = launcher.submit(JOB, INGESTION).handle
     standin.delete(NS, JOB)  # e.g. kubectl delete, or the operator's timeToLiveSeconds
     state, message = launcher.status(handle)
-    assert state is JobState.ERROR and "no longer exists" in message
+    assert state is JobStatus.ERROR and "no longer exists" in message
 
 
 def test_a_restarted_core_finds_its_jobs(standin: K8sStandIn) -> None:
@@ -226,14 +225,14 @@ def test_a_restarted_core_finds_its_jobs(standin: K8sStandIn) -> None:
     del before
 
     after = new_launcher(standin)  # Core restarted: a new launcher and API client, the handles from Postgres
-    assert after.status(ingestion.handle) == (JobState.RUNNING, "")
-    assert after.status(retrieval.handle)[0] is JobState.ERROR
+    assert after.status(ingestion.handle) == (JobStatus.RUNNING, "")
+    assert after.status(retrieval.handle)[0] is JobStatus.ERROR
     assert after.log_uri(ingestion.handle) == f"k8s://{NS}/pods/drv/log"
     assert after.submit(JOB, INGESTION) == Launched(ingestion.handle, f"k8s://{NS}/pods/drv/log")
     # Listing by label selector.
     jobs = {j.job_id: j for j in after.list_jobs()}
     assert set(jobs) == {JOB, "retrieve-0123456789abcdef", "ingest-fedcba9876543210"}
-    assert jobs[JOB].handle == ingestion.handle and jobs[JOB].state is JobState.RUNNING
+    assert jobs[JOB].handle == ingestion.handle and jobs[JOB].state is JobStatus.RUNNING
     assert jobs["retrieve-0123456789abcdef"].error_message.endswith("OOMKilled")
     assert jobs["ingest-fedcba9876543210"].handle == other.handle
     assert [j.job_id for j in after.list_jobs(project="p2")] == ["ingest-fedcba9876543210"]
@@ -264,14 +263,14 @@ def test_statuses_come_from_one_cached_list_not_a_get_per_call(standin: K8sStand
     assert standin.count("GET", collection=True) == 1  # one LIST by label selector
     assert standin.count("GET", collection=False) == gets_before  # no GET per status call
     # The cache is as old as its TTL allows: a refresh sees the operator's news.
-    assert launcher.status(handles[0]) == (JobState.RUNNING, "")
+    assert launcher.status(handles[0]) == (JobStatus.RUNNING, "")
     standin.set_status(NS, "ingest-0000000000000000", "COMPLETED")
     launcher.refresh()
-    assert launcher.status(handles[0]) == (JobState.DONE, "")
+    assert launcher.status(handles[0]) == (JobStatus.DONE, "")
     assert standin.count("GET", collection=True) == 2
     # A job submitted since the last LIST is known at once, without another LIST.
     late = launcher.submit("ingest-ffffffffffffffff", INGESTION).handle
-    assert launcher.status(late) == (JobState.PENDING, "")
+    assert launcher.status(late) == (JobStatus.PENDING, "")
     assert standin.count("GET", collection=True) == 2
 
 
@@ -289,7 +288,7 @@ def test_api_errors_are_provender_errors(standin: K8sStandIn, launcher: k8s.K8sL
     standin.fail_next(500, "GET")
     with pytest.raises(Unavailable):
         launcher.status(handle)
-    assert launcher.status(handle) == (JobState.PENDING, "")
+    assert launcher.status(handle) == (JobStatus.PENDING, "")
     standin.stop()
     with pytest.raises(Unavailable, match="unreachable"):
         launcher.status(handle)
@@ -405,5 +404,5 @@ def test_concurrent_status_calls_share_one_list(standin: K8sStandIn) -> None:
     fresh = new_launcher(standin, cache_ttl_seconds=60)  # nothing cached yet
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(fresh.status, handles * 8))
-    assert results == [(JobState.PENDING, "")] * 32
+    assert results == [(JobStatus.PENDING, "")] * 32
     assert standin.count("GET", collection=True) == 1
