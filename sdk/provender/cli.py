@@ -42,7 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     if args[0] not in COMMANDS:
         print(f"provender: unknown command {args[0]!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[args[0]][0])
+    from provender.kernel.extras import MissingExtra
+
+    try:
+        module = importlib.import_module(COMMANDS[args[0]][0])
+    except MissingExtra as e:
+        print(f"provender {args[0]}: {e}", file=sys.stderr)
+        return 2
     return int(module.main(args[1:]) or 0)
 
 

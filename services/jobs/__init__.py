@@ -1,1 +1,5 @@
-"""Provender jobs: the Spark applications and the online-store encoding they share with Serving."""
+"""Provender jobs: the Spark applications (offline-to-online ingestion, historical retrieval, the local warm driver)."""
+
+from provender.kernel.extras import require
+
+require("provender.jobs", "spark")

@@ -78,10 +78,12 @@ def launcher_class(name: str) -> type[Launcher]:
         try:
             importlib.import_module(_BUILTIN[name])
         except ModuleNotFoundError as e:
+            extra = "k8s" if name == "k8s" else "spark"
             raise InvalidArgument(
                 "spark_launcher",
                 name,
-                f"an available launcher ({name} is not installed: {e.name} is missing)",
+                f"an available launcher ({name} is not installed: {e.name} is missing; "
+                f"pip install 'provender[{extra}]')",
             ) from None
     if name not in _REGISTRY:
         raise InvalidArgument("spark_launcher", name, f"one of {', '.join(launcher_names())}")
