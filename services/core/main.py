@@ -42,8 +42,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="provender core", description="Run Provender Core: the registry and the jobs."
     )
-    p.add_argument("command", nargs="?", choices=["serve", "migrate"], default="serve",
-                   help="serve (default) or migrate: apply the registry's database migrations and exit")  # fmt: skip
+    p.add_argument("command", nargs="?", choices=["serve", "migrate", "stop-warm-driver"], default="serve",
+                   help="serve (default); migrate: apply the registry's database migrations and exit; "
+                        "stop-warm-driver: stop the local launcher's warm Spark driver in --launcher-work-dir")  # fmt: skip
     p.add_argument(
         "--port", type=int, default=env("CORE_PORT", 6565, int), help="gRPC port (PROVENDER_CORE_PORT)"
     )
@@ -113,6 +114,14 @@ def settings_from_args(args: argparse.Namespace) -> CoreSettings:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     configure_logging(args.log_level)
+    if args.command == "stop-warm-driver":
+        if not args.launcher_work_dir:
+            print("provender core stop-warm-driver: --launcher-work-dir is required", file=sys.stderr)
+            return 2
+        from provender.core.launchers.local import LocalLauncher
+
+        LocalLauncher(args.launcher_work_dir).stop_warm_driver()
+        return 0
     if not args.postgres_url:
         print("provender core: --postgres-url (or PROVENDER_POSTGRES_URL) is required", file=sys.stderr)
         return 2

@@ -14,6 +14,7 @@ one, and `notices` says so.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -160,10 +161,12 @@ class LocalPlatform:
         for name in reversed(PARTS):
             if self._ours(state, name):  # never a process the system has since given that pid to
                 terminate(state.pids[name])
-            if name == "core":  # and the Spark driver Core kept warm for its jobs
-                from provender.core.launchers.local import LocalLauncher
-
-                LocalLauncher(self.dir / "jobs").stop_warm_driver()
+            if name == "core":  # and the Spark driver Core kept warm for its jobs (Core's own command)
+                subprocess.run(
+                    [sys.executable, "-m", "provender.cli", "core", "stop-warm-driver", "--launcher-work-dir",
+                     str(self.dir / "jobs")],
+                    check=False, timeout=60, stdout=subprocess.DEVNULL,
+                )  # fmt: skip
         EmbeddedPostgres(self.dir / "postgres", port=state.postgres_port).stop()
         (self.dir / STATE_FILE).unlink(missing_ok=True)
         return True
