@@ -1,4 +1,4 @@
-"""Offline→online ingestion benchmark (TARGETS.md, "Offline → online ingestion"), everything on loopback.
+"""Offline→online ingestion benchmark (docs/benchmarks.md, "Offline → online ingestion"), everything on loopback.
 
 Data: parquet with N entities (default 1M) x 10 FLOAT features, 1 row each, and a variant with 5 rows per entity
 (deduplication). For each variant, in the same run:
@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from provender.core.launchers.base import JobStatus, Launcher, create_launcher
 from provender.core.launchers.spark_submit import ProcessHandle
 from provender.kernel.jobs import report as job_report
-from provender.kernel.jobs.args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
+from provender.kernel.jobs.args import Column, IngestionJobArgs, JobSource, JobTable, to_file_url
 from provender.kernel.online import columns as columnar_encoding
 from provender.kernel.online import layout as redis_layout
 from provender.kernel.value_types import ValueType
@@ -50,12 +50,12 @@ TARGET_FLOOR_RATIO = 0.8
 TARGET_PEAK_BYTES = 2 * 1024**3
 
 
-def bench_table(source: Path) -> TableSpec:
-    return TableSpec(
+def bench_table(source: Path) -> JobTable:
+    return JobTable(
         TABLE,
         (Column("entity_id", ValueType.INT64),),
         tuple(Column(f, ValueType.FLOAT) for f in FEATURES),
-        FileSource(to_file_url(source), "event_timestamp"),
+        JobSource(to_file_url(source), "event_timestamp"),
         MAX_AGE,
     )
 
@@ -92,7 +92,7 @@ def make_source(folder: Path, entities: int, rows_per_entity: int, now: datetime
 
 
 def encode_floor(latest: dict) -> list[tuple[bytes, list[bytes], int]]:
-    """The hashes PROTOCOL.md prescribes, encoded before the clock starts: (key, HSET args, EXPIREAT)."""
+    """The hashes docs/protocol.md prescribes, encoded before the clock starts: (key, HSET args, EXPIREAT)."""
     keys = columnar_encoding.encode_keys(
         PROJECT, {"entity_id": pa.array(latest["entity_id"])}, {"entity_id": ValueType.INT64}
     ).to_pylist()

@@ -1,4 +1,4 @@
-"""Historical retrieval benchmark (TARGETS.md, "Historical retrieval"), on this machine.
+"""Historical retrieval benchmark (docs/benchmarks.md, "Historical retrieval"), on this machine.
 
 Data: a source of S rows (default 14M) of K entity keys x 10 FLOAT features over 90 days, and an entity set of N rows
 (default 1M) with random timestamps (some keys absent from the source), max_age 30 days. In the same run:
@@ -37,9 +37,9 @@ from provender.core.launchers.spark_submit import ProcessHandle
 from provender.kernel.jobs.args import (
     Column,
     FeatureSelection,
-    FileSource,
+    JobSource,
+    JobTable,
     RetrievalJobArgs,
-    TableSpec,
     to_file_url,
 )
 from provender.kernel.value_types import ValueType
@@ -121,16 +121,16 @@ def run_duckdb(source: Path, entities: Path, out: Path) -> tuple[float, float]:
 
 
 def run_spark(launcher: LocalLauncher, source: Path, entities: Path, out: Path) -> tuple[float, int]:
-    table = TableSpec(
+    table = JobTable(
         TABLE,
         (Column("entity_id", ValueType.INT64),),
         tuple(Column(f, ValueType.FLOAT) for f in FEATURES),
-        FileSource(to_file_url(source), "event_timestamp"),
+        JobSource(to_file_url(source), "event_timestamp"),
         MAX_AGE,
     )
     args = RetrievalJobArgs(
         project="bench",
-        entity_source=FileSource(to_file_url(entities), "event_timestamp"),
+        entity_source=JobSource(to_file_url(entities), "event_timestamp"),
         tables=(FeatureSelection(table, tuple(FEATURES)),),
         output_location=to_file_url(out),
     )

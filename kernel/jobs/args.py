@@ -104,7 +104,7 @@ class Column:
 
 
 @dataclass(frozen=True)
-class FileSource:
+class JobSource:
     """A table's batch source, or an entity source: parquet (or CSV for entity sources) at a URL."""
 
     file_url: str
@@ -125,7 +125,7 @@ class FileSource:
         }
 
     @classmethod
-    def from_dict(cls, data: Any, where: str) -> FileSource:
+    def from_dict(cls, data: Any, where: str) -> JobSource:
         if not isinstance(data, dict):
             raise InvalidArgument(where, data, "an object with file_url and event_timestamp_column")
         mapping = data.get("field_mapping", {}) or {}
@@ -150,13 +150,13 @@ class FileSource:
 
 
 @dataclass(frozen=True)
-class TableSpec:
+class JobTable:
     """What a job needs of a feature table: entities and features with their types, max_age, batch source."""
 
     name: str
     entities: tuple[Column, ...]
     features: tuple[Column, ...]
-    batch_source: FileSource
+    batch_source: JobSource
     max_age_seconds: int = 0
 
     def __post_init__(self) -> None:
@@ -190,7 +190,7 @@ class TableSpec:
         }
 
     @classmethod
-    def from_dict(cls, data: Any, where: str) -> TableSpec:
+    def from_dict(cls, data: Any, where: str) -> JobTable:
         if not isinstance(data, dict):
             raise InvalidArgument(where, data, "a table spec object")
         name = _name(_str(data, "name", where), f"{where}.name")
@@ -205,7 +205,7 @@ class TableSpec:
             name=name,
             entities=tuple(Column.from_dict(e, f"{where}.entities[{i}]") for i, e in enumerate(entities)),
             features=tuple(Column.from_dict(f, f"{where}.features[{i}]") for i, f in enumerate(features)),
-            batch_source=FileSource.from_dict(_require(data, "batch_source", where), f"{where}.batch_source"),
+            batch_source=JobSource.from_dict(_require(data, "batch_source", where), f"{where}.batch_source"),
             max_age_seconds=max_age,
         )
 
@@ -241,7 +241,7 @@ class IngestionJobArgs(_JsonArgs):
     KIND: ClassVar[str] = "offline_to_online_ingestion"
 
     project: str
-    table: TableSpec
+    table: JobTable
     redis_url: str
     start: datetime
     end: datetime
@@ -275,7 +275,7 @@ class IngestionJobArgs(_JsonArgs):
             )
         return cls(
             project=_str(data, "project", "args", "default") or "default",
-            table=TableSpec.from_dict(_require(data, "table", "args"), "args.table"),
+            table=JobTable.from_dict(_require(data, "table", "args"), "args.table"),
             redis_url=redis_url,
             start=_timestamp(_require(data, "start", "args"), "args.start"),
             end=_timestamp(_require(data, "end", "args"), "args.end"),
@@ -290,7 +290,7 @@ class IngestionJobArgs(_JsonArgs):
 class FeatureSelection:
     """The features of one table a retrieval asks for."""
 
-    table: TableSpec
+    table: JobTable
     features: tuple[str, ...]
 
     def __post_init__(self) -> None:
@@ -310,7 +310,7 @@ class FeatureSelection:
         if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
             raise InvalidArgument(f"{where}.features", features, "a list of feature names")
         return cls(
-            table=TableSpec.from_dict(_require(data, "table", where), f"{where}.table"),
+            table=JobTable.from_dict(_require(data, "table", where), f"{where}.table"),
             features=tuple(features),
         )
 
@@ -322,7 +322,7 @@ class RetrievalJobArgs(_JsonArgs):
     KIND: ClassVar[str] = "historical_retrieval"
 
     project: str
-    entity_source: FileSource
+    entity_source: JobSource
     tables: tuple[FeatureSelection, ...]
     output_location: str
     output_format: str = "parquet"
@@ -353,7 +353,7 @@ class RetrievalJobArgs(_JsonArgs):
             raise InvalidArgument("args.tables", tables, "a list of feature selections")
         return cls(
             project=_str(data, "project", "args", "default") or "default",
-            entity_source=FileSource.from_dict(_require(data, "entity_source", "args"), "args.entity_source"),
+            entity_source=JobSource.from_dict(_require(data, "entity_source", "args"), "args.entity_source"),
             tables=tuple(FeatureSelection.from_dict(t, f"args.tables[{i}]") for i, t in enumerate(tables)),
             output_location=_url(_str(data, "output_location", "args"), "args.output_location"),
             output_format=_str(data, "output_format", "args", "parquet").lower() or "parquet",

@@ -7,7 +7,7 @@ Reads the parquet source (date partitions outside the window pruned), applies fi
 to a dead-letter parquet with a `reason` column, keeps rows with start ≤ event time < end, keeps the latest row
 per entity key (event time, then created time; a source without its declared created column: event time alone;
 rows equal in both: the greatest hash of the values, so that a rerun picks the same), and writes the Redis layout
-of PROTOCOL.md with the write rule of redis_sink (never over a newer stored row). The rows of a key meet in one
+of docs/protocol.md with the write rule of redis_sink (never over a newer stored row). The rows of a key meet in one
 partition (a hash exchange); choosing the latest and encoding are columnar (numpy/pyarrow, columnar_encoding) over
 each partition's Arrow batches. Prints one `PROVENDER_JOB_SUMMARY {json}` line and returns the summary.
 """
@@ -32,7 +32,7 @@ from provender.jobs.entrypoint import spark_main
 from provender.jobs.redis_sink import EncodedRows, RedisSink
 from provender.jobs.typed_columns import convert
 from provender.kernel.jobs import report as job_report
-from provender.kernel.jobs.args import IngestionJobArgs, TableSpec
+from provender.kernel.jobs.args import IngestionJobArgs, JobTable
 from provender.kernel.jobs.conf import EVENT_NS_COLUMN, JOB_ID_CONF
 from provender.kernel.online import columns as columnar_encoding
 from provender.kernel.online import layout as redis_layout
@@ -144,7 +144,7 @@ def _window_filter(args: IngestionJobArgs) -> Column:
     return (F.col(EVENT_NS) >= F.lit(start)) & (F.col(EVENT_NS) < F.lit(end))
 
 
-def _keyed_rows(valid: DataFrame, table: TableSpec) -> DataFrame:
+def _keyed_rows(valid: DataFrame, table: JobTable) -> DataFrame:
     """The valid rows with their typed columns, a tie-breaker, and all rows of one entity key in one partition.
 
     The latest row of each key is then chosen in the partition (latest_per_key): a hash exchange and a vectorised
@@ -176,14 +176,14 @@ def latest_per_key(rows: pa.Table, keys: pa.BinaryArray) -> tuple[pa.Table, pa.B
     return rows.take(pick), keys.take(pick)
 
 
-def encode_keys(rows: pa.Table | pa.RecordBatch, project: str, table: TableSpec) -> pa.BinaryArray:
+def encode_keys(rows: pa.Table | pa.RecordBatch, project: str, table: JobTable) -> pa.BinaryArray:
     entity_types = {e.name: e.value_type for e in table.entities}
     return columnar_encoding.encode_keys(
         project, {name: rows.column(name) for name in entity_types}, entity_types
     )
 
 
-def encode_rows(rows: pa.Table | pa.RecordBatch, keys: pa.BinaryArray, table: TableSpec) -> EncodedRows:
+def encode_rows(rows: pa.Table | pa.RecordBatch, keys: pa.BinaryArray, table: JobTable) -> EncodedRows:
     """The Redis writes of deduplicated rows (columnar, no per-row Python)."""
     event_ns = rows.column(EVENT_NS).to_numpy().astype(np.int64)
     ts_values = columnar_encoding.encode_timestamps_ns(event_ns)
@@ -209,7 +209,7 @@ def encode_rows(rows: pa.Table | pa.RecordBatch, keys: pa.BinaryArray, table: Ta
 
 
 def _writer(
-    project: str, table: TableSpec, redis_url: str
+    project: str, table: JobTable, redis_url: str
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """The function each partition runs: the latest row of each of its keys, encoded and written in slices."""
     ts_field = redis_layout.ts_field(table.name)

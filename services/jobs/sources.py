@@ -1,4 +1,4 @@
-"""Reading a FileSource in a Spark job: URL to path, parquet or CSV, date-partition pruning, field_mapping, the
+"""Reading a JobSource in a Spark job: URL to path, parquet or CSV, date-partition pruning, field_mapping, the
 source's timestamp columns as pyarrow sees them (nanoseconds, tz-aware or naive), the created timestamp column when
 the source has it, and event/created timestamp columns as Unix nanoseconds (with a null where a value does not parse).
 """
@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from provender.kernel.errors import InvalidArgument
-from provender.kernel.jobs.args import FileSource
+from provender.kernel.jobs.args import JobSource
 
 # Session settings every job needs: times in UTC, parquet TIMESTAMP(NANOS) readable (as longs, see event_ns), and
 # timestamps written to parquet as TIMESTAMP(MICROS) (pandas reads them tz-aware; Spark's default INT96 reads naive).
@@ -45,7 +45,7 @@ class TimestampColumn:
     tz_aware: bool  # an instant (pandas: datetime64[..., tz]); else a wall-clock time (naive)
 
 
-def timestamp_columns(source: FileSource, where: str = "source") -> dict[str, TimestampColumn]:
+def timestamp_columns(source: JobSource, where: str = "source") -> dict[str, TimestampColumn]:
     """The timestamp columns of the source's files, found with pyarrow (CSV: the types pyarrow infers from the
     first rows), by the names the table uses (field_mapping applied). Empty, with a line in the job log, when
     pyarrow cannot read the files."""
@@ -82,7 +82,7 @@ def nanosecond_columns(timestamps: dict[str, TimestampColumn]) -> frozenset[str]
 
 def read(
     spark: SparkSession,
-    source: FileSource,
+    source: JobSource,
     window: tuple[datetime, datetime] | None = None,
     where: str = "source",
 ) -> DataFrame:
@@ -111,7 +111,7 @@ def _first_line(e: Exception) -> str:
 
 
 def _prune_partitions(
-    df: DataFrame, source: FileSource, window: tuple[datetime, datetime], where: str
+    df: DataFrame, source: JobSource, window: tuple[datetime, datetime], where: str
 ) -> DataFrame:
     column = source.date_partition_column
     if column not in df.columns:
@@ -143,7 +143,7 @@ def apply_field_mapping(df: DataFrame, mapping: dict[str, str], where: str) -> D
     return df
 
 
-def created_column(df: DataFrame, source: FileSource, table: str) -> str | None:
+def created_column(df: DataFrame, source: JobSource, table: str) -> str | None:
     """The source's created timestamp column; None when it declares none, or declares one it does not have (as
     Feast 0.9's sources may: Feast never needed it), which the job log says: the latest row of an entity is then
     chosen by event time alone, as if every created time were null."""

@@ -10,7 +10,7 @@ import grpc
 from provender.kernel.errors import Unavailable
 from provender.proto.feast.core import CoreService_pb2 as core_pb2
 from provender.proto.feast.core import CoreService_pb2_grpc as core_grpc
-from provender.serving.specs import TableSpec
+from provender.serving.specs import ServingTable
 
 
 class CoreSpecSource:
@@ -30,21 +30,21 @@ class CoreSpecSource:
     def close(self) -> None:
         self._channel.close()
 
-    def list_tables(self) -> list[TableSpec]:
+    def list_tables(self) -> list[ServingTable]:
         try:
             projects = self._stub.ListProjects(core_pb2.ListProjectsRequest(), timeout=self._timeout).projects
-            out: list[TableSpec] = []
+            out: list[ServingTable] = []
             for project in projects:
                 request = core_pb2.ListFeatureTablesRequest(
                     filter=core_pb2.ListFeatureTablesRequest.Filter(project=project)
                 )
                 tables = self._stub.ListFeatureTables(request, timeout=self._timeout).tables
-                out.extend(TableSpec.from_proto(project, t) for t in tables)
+                out.extend(ServingTable.from_proto(project, t) for t in tables)
             return out
         except grpc.RpcError as e:
             raise self._error("ListFeatureTables", e) from None
 
-    def get_table(self, project: str, name: str) -> TableSpec | None:
+    def get_table(self, project: str, name: str) -> ServingTable | None:
         try:
             response = self._stub.GetFeatureTable(
                 core_pb2.GetFeatureTableRequest(project=project, name=name), timeout=self._timeout
@@ -53,7 +53,7 @@ class CoreSpecSource:
             if e.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
                 return None
             raise self._error("GetFeatureTable", e) from None
-        return TableSpec.from_proto(project, response.table)
+        return ServingTable.from_proto(project, response.table)
 
     def _error(self, method: str, e: grpc.RpcError) -> Unavailable:
         return Unavailable(f"Core at {self._url}: {method} failed with {e.code().name}: {e.details()}")

@@ -1,6 +1,6 @@
 """Online lookups: validate a request, read every row of every table in one Redis round trip, decide statuses.
 
-The status rules (PROTOCOL.md, ServingService), per entity row and feature:
+The status rules (docs/protocol.md, ServingService), per entity row and feature:
 - absent from the store → NOT_FOUND; stored with another type than the spec's → NOT_FOUND;
 - the table has a max_age and (the row's timestamp, or now when unset) minus the stored event time is more than
   max_age → OUTSIDE_MAX_AGE (a row without `_ts:<table>` counts as written at the epoch);
@@ -35,7 +35,7 @@ from provender.kernel.value_types import ValueType
 from provender.serving.metrics import ServingMetrics
 from provender.serving.redis_store import Command, FieldSet, RedisStore
 from provender.serving.spec_cache import SpecCache
-from provender.serving.specs import DEFAULT_PROJECT, TableSpec
+from provender.serving.specs import DEFAULT_PROJECT, ServingTable
 
 
 class FieldStatus(enum.IntEnum):
@@ -110,7 +110,7 @@ class _Plan:
     features: list[ResolvedFeature]
     groups: list[_Group]
     slots: list[_Slot]
-    tables: list[TableSpec]
+    tables: list[ServingTable]
     # (table index, group, field of _ts, max_age ns) of the tables with a max_age
     aged: list[tuple[int, int, int, int]]
     # Fast path when every feature is read from one hash per row: the features' values picked from a reply,
@@ -177,7 +177,7 @@ class OnlineLookup:
         features: list[ResolvedFeature] = []
         seen: set[tuple[str, str]] = set()
         table_index: dict[str, int] = {}
-        tables: list[TableSpec] = []
+        tables: list[ServingTable] = []
         group_index: dict[tuple[str, ...], int] = {}
         groups: list[_Group] = []
         slots: list[_Slot] = []

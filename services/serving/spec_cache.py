@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from provender.kernel.errors import NotFound, Unavailable
-from provender.serving.specs import TableSpec
+from provender.serving.specs import ServingTable
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +25,11 @@ Key = tuple[str, str]  # (project, table)
 class SpecSource(Protocol):
     """Where specs come from (Core over gRPC in production)."""
 
-    def list_tables(self) -> list[TableSpec]:
+    def list_tables(self) -> list[ServingTable]:
         """Every table of every project; raises provender.kernel.errors.Unavailable when the source is unreachable."""
         ...
 
-    def get_table(self, project: str, name: str) -> TableSpec | None:
+    def get_table(self, project: str, name: str) -> ServingTable | None:
         """One table, or None when it does not exist; raises Unavailable when the source is unreachable."""
         ...
 
@@ -48,7 +48,7 @@ class SpecCache:
         self._refresh_seconds = refresh_seconds
         self._miss_ttl = refresh_seconds if miss_ttl_seconds is None else miss_ttl_seconds
         self._clock = clock
-        self._tables: dict[Key, TableSpec] = {}
+        self._tables: dict[Key, ServingTable] = {}
         self._misses: dict[Key, float] = {}  # key -> when the cached miss expires
         self._refetched: dict[Key, float] = {}  # key -> when a missing feature made us fetch it last
         self._lookup_lock = threading.Lock()
@@ -97,7 +97,7 @@ class SpecCache:
     def __len__(self) -> int:
         return len(self._tables)
 
-    def table(self, project: str, name: str) -> TableSpec:
+    def table(self, project: str, name: str) -> ServingTable:
         """The spec of a table; looks it up in Core only when the cache has never seen it."""
         key = (project, name)
         spec = self._tables.get(key)
@@ -105,11 +105,11 @@ class SpecCache:
             return spec
         return self._lookup(key)
 
-    def is_current(self, spec: TableSpec) -> bool:
+    def is_current(self, spec: ServingTable) -> bool:
         """Whether `spec` is still the cached spec of its table (reloads replace them)."""
         return self._tables.get((spec.project, spec.name)) is spec
 
-    def table_with_feature(self, project: str, name: str, feature: str) -> TableSpec:
+    def table_with_feature(self, project: str, name: str, feature: str) -> ServingTable:
         """The spec of a table that must have `feature`: fetches the table again (once per miss TTL) when the
         cached spec lacks it; NotFound names the feature and the features the table has."""
         spec = self.table(project, name)
@@ -133,7 +133,7 @@ class SpecCache:
             hint=f"feature table {name!r} has {', '.join(sorted(spec.features)) or 'no features'}",
         )
 
-    def _lookup(self, key: Key) -> TableSpec:
+    def _lookup(self, key: Key) -> ServingTable:
         project, name = key
         with self._lookup_lock:
             spec = self._tables.get(key)
@@ -149,7 +149,7 @@ class SpecCache:
                 self._misses[key] = self._clock() + self._miss_ttl
         raise NotFound("feature table", name, project)
 
-    def _fetch(self, key: Key) -> TableSpec | None:
+    def _fetch(self, key: Key) -> ServingTable | None:
         project, name = key
         try:
             return self._source.get_table(project, name)

@@ -11,7 +11,7 @@ DEFAULT_PROJECT = "default"
 
 
 @dataclass(frozen=True, slots=True)
-class TableSpec:
+class ServingTable:
     """One feature table as Serving reads it: entity names (sorted, as in the Redis key), feature types, max_age."""
 
     project: str
@@ -22,7 +22,7 @@ class TableSpec:
     revision: int = 0
 
     @classmethod
-    def from_proto(cls, project: str, table: FeatureTable_pb2.FeatureTable) -> TableSpec:
+    def from_proto(cls, project: str, table: FeatureTable_pb2.FeatureTable) -> ServingTable:
         spec = table.spec
         max_age = spec.max_age
         return cls(

@@ -11,21 +11,21 @@ from provender.kernel.errors import InvalidArgument
 from provender.kernel.jobs.args import (
     Column,
     FeatureSelection,
-    FileSource,
     IngestionJobArgs,
+    JobSource,
+    JobTable,
     RetrievalJobArgs,
-    TableSpec,
     application_path,
     parse_job_args,
     read_argument,
 )
 from provender.kernel.value_types import ValueType
 
-TABLE = TableSpec(
+TABLE = JobTable(
     name="driver_hourly",
     entities=(Column("driver_id", ValueType.INT64),),
     features=(Column("conv_rate", ValueType.FLOAT), Column("tags", ValueType.STRING_LIST)),
-    batch_source=FileSource(
+    batch_source=JobSource(
         "s3://bucket/drivers", "event_timestamp", "created", "date", {"src_conv": "conv_rate"}
     ),
     max_age_seconds=7200,
@@ -41,7 +41,7 @@ INGESTION = IngestionJobArgs(
 )
 RETRIEVAL = RetrievalJobArgs(
     project="p",
-    entity_source=FileSource("file:///tmp/e.csv", "event_timestamp", file_format="csv"),
+    entity_source=JobSource("file:///tmp/e.csv", "event_timestamp", file_format="csv"),
     tables=(FeatureSelection(TABLE, ("conv_rate",)),),
     output_location="file:///tmp/out",
 )

@@ -21,11 +21,11 @@ from provender.kernel.errors import InvalidArgument
 from provender.kernel.jobs.args import (
     Column,
     FeatureSelection,
-    FileSource,
     IngestionJobArgs,
     JobArgs,
+    JobSource,
+    JobTable,
     RetrievalJobArgs,
-    TableSpec,
     parse_job_args,
 )
 from provender.kernel.value_types import ValueType
@@ -40,12 +40,12 @@ LONG = "t" * 70  # longer than a label value may be
 TABLES = ["driver_hourly", "_private_stats", LONG, "Trips_2026"]
 
 
-def _table(name: str) -> TableSpec:
-    return TableSpec(
+def _table(name: str) -> JobTable:
+    return JobTable(
         name,
         (Column("driver_id", ValueType.INT64),),
         (Column("conv_rate", ValueType.FLOAT), Column("trips", ValueType.INT64)),
-        FileSource(
+        JobSource(
             "s3://bucket/data/" + name + "/",
             "event_timestamp",
             "created",
@@ -71,7 +71,7 @@ def _ingestion(project: str, table: str) -> IngestionJobArgs:
 def _retrieval(project: str, tables: list[str]) -> RetrievalJobArgs:
     return RetrievalJobArgs(
         project=project,
-        entity_source=FileSource("s3://bucket/entities.csv", "event_timestamp", file_format="csv"),
+        entity_source=JobSource("s3://bucket/entities.csv", "event_timestamp", file_format="csv"),
         tables=tuple(FeatureSelection(_table(t), ("conv_rate",)) for t in tables),
         output_location="s3://bucket/staging/historical/out",
     )

@@ -32,16 +32,16 @@ from provender.serving.lookup import (
 )
 from provender.serving.redis_store import Command
 from provender.serving.spec_cache import SpecCache
-from provender.serving.specs import TableSpec
+from provender.serving.specs import ServingTable
 
 SECOND = 1_000_000_000
 NOW = 1_800_000_000 * SECOND
 PROJECT = "p"
 TABLES = {
     # two tables on one entity (one hash per row), one of them with a max_age; one on two entities
-    "t": TableSpec(PROJECT, "t", ("e",), {"f": ValueType.FLOAT, "i": ValueType.INT64}, 60 * SECOND),
-    "u": TableSpec(PROJECT, "u", ("e",), {"s": ValueType.STRING, "l": ValueType.INT64_LIST}, 0),
-    "v": TableSpec(PROJECT, "v", ("e", "g"), {"d": ValueType.DOUBLE}, 0),
+    "t": ServingTable(PROJECT, "t", ("e",), {"f": ValueType.FLOAT, "i": ValueType.INT64}, 60 * SECOND),
+    "u": ServingTable(PROJECT, "u", ("e",), {"s": ValueType.STRING, "l": ValueType.INT64_LIST}, 0),
+    "v": ServingTable(PROJECT, "v", ("e", "g"), {"d": ValueType.DOUBLE}, 0),
 }
 SAMPLES = {
     ValueType.FLOAT: 0.5,
@@ -53,10 +53,10 @@ SAMPLES = {
 
 
 class Source:
-    def list_tables(self) -> list[TableSpec]:
+    def list_tables(self) -> list[ServingTable]:
         return list(TABLES.values())
 
-    def get_table(self, project: str, name: str) -> TableSpec | None:
+    def get_table(self, project: str, name: str) -> ServingTable | None:
         return TABLES.get(name) if project == PROJECT else None
 
     def describe(self) -> str:
@@ -84,7 +84,7 @@ def entity_values(e: int, g: int) -> dict[str, bytes]:
 
 
 def expected_status(raw: bytes | None, vt: ValueType, outside: bool) -> tuple[int, bytes]:
-    """The rules of PROTOCOL.md, one value at a time."""
+    """The rules of docs/protocol.md, one value at a time."""
     if raw is None:
         return FieldStatus.NOT_FOUND, b""
     try:

@@ -7,29 +7,29 @@ import pytest
 from provender.kernel.errors import NotFound, Unavailable
 from provender.kernel.value_types import ValueType
 from provender.serving.spec_cache import SpecCache
-from provender.serving.specs import TableSpec
+from provender.serving.specs import ServingTable
 
 
-def spec(name: str, project: str = "default", **features: ValueType) -> TableSpec:
-    return TableSpec(project, name, ("driver_id",), features or {"f": ValueType.FLOAT}, 0)
+def spec(name: str, project: str = "default", **features: ValueType) -> ServingTable:
+    return ServingTable(project, name, ("driver_id",), features or {"f": ValueType.FLOAT}, 0)
 
 
 class InMemorySource:
     """Tables in a dict, counting calls, optionally unreachable."""
 
-    def __init__(self, *tables: TableSpec) -> None:
+    def __init__(self, *tables: ServingTable) -> None:
         self.tables = {(t.project, t.name): t for t in tables}
         self.gets: list[tuple[str, str]] = []
         self.lists = 0
         self.down = False
 
-    def list_tables(self) -> list[TableSpec]:
+    def list_tables(self) -> list[ServingTable]:
         if self.down:
             raise Unavailable("connection refused")
         self.lists += 1
         return list(self.tables.values())
 
-    def get_table(self, project: str, name: str) -> TableSpec | None:
+    def get_table(self, project: str, name: str) -> ServingTable | None:
         if self.down:
             raise Unavailable("connection refused")
         self.gets.append((project, name))

@@ -158,7 +158,7 @@ class JobController:
         location = output_location or _url_join(self.settings.staging_location, "historical", project)
         args = job_args.RetrievalJobArgs(
             project=project,
-            entity_source=job_args.FileSource(
+            entity_source=job_args.JobSource(
                 file_url=entity_source.file_url,
                 event_timestamp_column=entity_source.event_timestamp_column,
                 field_mapping=dict(entity_source.field_mapping),
@@ -178,7 +178,7 @@ class JobController:
             "StartOfflineToOnlineIngestionJob (or `provender ingest`) meanwhile"
         )
 
-    def _table_spec(self, project: str, stored: StoredTable) -> job_args.TableSpec:
+    def _table_spec(self, project: str, stored: StoredTable) -> job_args.JobTable:
         spec = stored.spec
         if spec.batch_source.WhichOneof("options") != "file_options":
             raise FailedPrecondition(
@@ -193,11 +193,11 @@ class JobController:
                 raise FailedPrecondition(f"entity {name!r} of table {spec.name!r} no longer exists") from None
             entities.append(job_args.Column(name, ValueType(entity.spec.value_type)))
         src = spec.batch_source
-        return job_args.TableSpec(
+        return job_args.JobTable(
             name=spec.name,
             entities=tuple(entities),
             features=tuple(job_args.Column(f.name, ValueType(f.value_type)) for f in spec.features),
-            batch_source=job_args.FileSource(
+            batch_source=job_args.JobSource(
                 file_url=src.file_options.file_url,
                 event_timestamp_column=src.event_timestamp_column,
                 created_timestamp_column=src.created_timestamp_column,

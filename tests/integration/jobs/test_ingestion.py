@@ -20,7 +20,7 @@ import pytest
 
 from provender.jobs import ingestion
 from provender.kernel.errors import InvalidArgument
-from provender.kernel.jobs.args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
+from provender.kernel.jobs.args import Column, IngestionJobArgs, JobSource, JobTable, to_file_url
 from provender.kernel.online import layout as rl
 from provender.kernel.online.columns import ARROW_TYPE
 from provender.kernel.value_types import VALID_TYPES, ValueType
@@ -52,12 +52,12 @@ def _value(vt: ValueType, i: int) -> object:
     }[vt]
 
 
-def _all_types_table(url: str, name: str = "all_types", max_age: int = MAX_AGE) -> TableSpec:
-    return TableSpec(
+def _all_types_table(url: str, name: str = "all_types", max_age: int = MAX_AGE) -> JobTable:
+    return JobTable(
         name=name,
         entities=(Column("driver_id", ValueType.INT64),),
         features=tuple(Column(FEATURES[vt], vt) for vt in VALID_TYPES),
-        batch_source=FileSource(
+        batch_source=JobSource(
             file_url=url,
             event_timestamp_column="event_timestamp",
             created_timestamp_column="created",
@@ -109,8 +109,8 @@ def _all_types_schema() -> pa.Schema:
     )
 
 
-def _expected(project: str, table: TableSpec, rows: list[dict], stored: dict | None = None) -> dict:
-    """The raw Redis state PROTOCOL.md prescribes, built row by row with redis_layout (an independent path)."""
+def _expected(project: str, table: JobTable, rows: list[dict], stored: dict | None = None) -> dict:
+    """The raw Redis state docs/protocol.md prescribes, built row by row with redis_layout (an independent path)."""
     latest: dict[tuple, dict] = {}
     for r in rows:
         key = tuple(r[e.name] for e in table.entities)
@@ -168,7 +168,7 @@ def _pushgateway() -> Iterator[_Pushed]:
         server.server_close()
 
 
-def _args(table: TableSpec, redis_url: str, tmp: Path, start: datetime, end: datetime) -> IngestionJobArgs:
+def _args(table: JobTable, redis_url: str, tmp: Path, start: datetime, end: datetime) -> IngestionJobArgs:
     return IngestionJobArgs(
         project=PROJECT,
         table=table,
@@ -180,7 +180,7 @@ def _args(table: TableSpec, redis_url: str, tmp: Path, start: datetime, end: dat
 
 
 @pytest.fixture
-def all_types_source(tmp_path: Path) -> tuple[TableSpec, list[dict]]:
+def all_types_source(tmp_path: Path) -> tuple[JobTable, list[dict]]:
     rows = _rows_all_types(range(1, 41), BASE)
     _write_partitioned(tmp_path / "src", rows, _all_types_schema())
     return _all_types_table(to_file_url(tmp_path / "src")), rows
@@ -291,11 +291,11 @@ def test_invalid_rows_go_to_the_dead_letter_with_reasons(spark, redis, redis_ser
     )
     path = tmp_path / "src.parquet"
     source.to_parquet(path)
-    table = TableSpec(
+    table = JobTable(
         name="trips",
         entities=(Column("driver_id", ValueType.INT64),),
         features=(Column("trips", ValueType.INT32), Column("rate", ValueType.DOUBLE)),
-        batch_source=FileSource(to_file_url(path), "ts", field_mapping={"driver": "driver_id"}),
+        batch_source=JobSource(to_file_url(path), "ts", field_mapping={"driver": "driver_id"}),
         max_age_seconds=0,
     )
     args = _args(table, redis_server.url, tmp_path, BASE - timedelta(days=1), BASE + timedelta(days=1))
@@ -344,11 +344,11 @@ def test_multi_entity_key_no_max_age_and_nanosecond_source(spark, redis, redis_s
         }
     )
     source.to_parquet(tmp_path / "ns.parquet")  # pandas keeps nanoseconds: parquet TIMESTAMP(NANOS)
-    table = TableSpec(
+    table = JobTable(
         name="pairs",
         entities=(Column("driver", ValueType.INT32), Column("customer", ValueType.STRING)),
         features=(Column("rate", ValueType.FLOAT),),
-        batch_source=FileSource(
+        batch_source=JobSource(
             to_file_url(tmp_path / "ns.parquet"), "event_timestamp", field_mapping={"src_rate": "rate"}
         ),
         max_age_seconds=0,
@@ -373,15 +373,15 @@ def test_bad_configuration_is_an_error_naming_the_column(spark, redis_server, tm
     pd.DataFrame({"driver_id": [1], "ts": [pd.Timestamp(BASE)], "rate": ["x"]}).to_parquet(
         tmp_path / "s.parquet"
     )
-    base = FileSource(to_file_url(tmp_path / "s.parquet"), "ts")
-    missing = TableSpec(
+    base = JobSource(to_file_url(tmp_path / "s.parquet"), "ts")
+    missing = JobTable(
         "t", (Column("driver_id", ValueType.INT64),), (Column("nope", ValueType.DOUBLE),), base
     )
     with _pushgateway() as pushed, pytest.raises(InvalidArgument, match=r"nope"):
         args = _args(missing, redis_server.url, tmp_path, BASE, BASE + timedelta(hours=1))
         ingestion.run(spark, dataclasses.replace(args, pushgateway_url=pushed.url))
     assert 'outcome="failure"' in pushed.body  # a failed run is pushed too
-    wrong = TableSpec(
+    wrong = JobTable(
         "t", (Column("driver_id", ValueType.INT64),), (Column("rate", ValueType.STRING_LIST),), base
     )
     with pytest.raises(InvalidArgument, match=r"feature column 'rate'.*STRING_LIST"):
@@ -457,11 +457,11 @@ def test_a_source_without_its_declared_created_column_is_deduplicated_by_event_t
         }
     )
     source.to_parquet(tmp_path / "feast.parquet")
-    table = TableSpec(
+    table = JobTable(
         name="driver_hourly",
         entities=(Column("driver_id", ValueType.INT64),),
         features=(Column("conv_rate", ValueType.DOUBLE), Column("trips", ValueType.INT32)),
-        batch_source=FileSource(
+        batch_source=JobSource(
             to_file_url(tmp_path / "feast.parquet"), "event_timestamp", "created_timestamp"
         ),
         max_age_seconds=MAX_AGE,

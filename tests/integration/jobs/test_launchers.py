@@ -18,7 +18,7 @@ import pytest
 
 from provender.core.launchers.base import JobStatus, Launcher, create_launcher
 from provender.core.launchers.spark_submit import CANCELLED_MESSAGE, ProcessHandle, find_spark_home
-from provender.kernel.jobs.args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
+from provender.kernel.jobs.args import Column, IngestionJobArgs, JobSource, JobTable, to_file_url
 from provender.kernel.online import layout as rl
 from provender.kernel.value_types import ValueType
 from provender.local.ports import free_port
@@ -41,11 +41,11 @@ def _ingestion_args(tmp: Path, redis_url: str, source: Path | None = None) -> In
         ).to_parquet(source)
     return IngestionJobArgs(
         project="default",
-        table=TableSpec(
+        table=JobTable(
             "driver_hourly",
             (Column("driver_id", ValueType.INT64),),
             (Column("rate", ValueType.DOUBLE),),
-            FileSource(to_file_url(source), "ts"),
+            JobSource(to_file_url(source), "ts"),
             MAX_AGE,
         ),
         redis_url=redis_url,

@@ -17,7 +17,7 @@ import pytest
 
 from provender.jobs import ingestion, redis_sink
 from provender.jobs.redis_sink import EncodedRows, RedisSink
-from provender.kernel.jobs.args import Column, FileSource, IngestionJobArgs, TableSpec, to_file_url
+from provender.kernel.jobs.args import Column, IngestionJobArgs, JobSource, JobTable, to_file_url
 from provender.kernel.online import layout as rl
 from provender.kernel.value_types import ValueType
 from provender.local.redis import EmbeddedRedis, EmbeddedRedisCluster
@@ -28,11 +28,11 @@ PROJECT = "proj"
 NOW = datetime.now(UTC).replace(microsecond=0)
 BASE_NS = rl.datetime_to_ns(NOW - timedelta(hours=5))
 MAX_AGE = 86_400
-TABLE = TableSpec(
+TABLE = JobTable(
     "batched",
     (Column("user", ValueType.STRING),),
     (Column("score", ValueType.DOUBLE), Column("tags", ValueType.STRING_LIST), Column("n", ValueType.INT64)),
-    FileSource("file:///unused", "event_timestamp"),
+    JobSource("file:///unused", "event_timestamp"),
     MAX_AGE,
 )
 FIELDS = {f.name: rl.feature_field(TABLE.name, f.name) for f in TABLE.features}
@@ -59,12 +59,12 @@ SOURCE_SCHEMA = pa.schema(
 )
 
 
-def _encoded(rows: list[dict], table: TableSpec = TABLE) -> EncodedRows:
+def _encoded(rows: list[dict], table: JobTable = TABLE) -> EncodedRows:
     batch = pa.Table.from_pylist(rows, schema=pa.schema([*COLUMNS, (ingestion.EVENT_NS, pa.int64())]))
     return ingestion.encode_rows(batch, ingestion.encode_keys(batch, PROJECT, table), table)
 
 
-def _expected(rows: list[dict], table: TableSpec = TABLE) -> dict[bytes, tuple[dict[bytes, bytes], int]]:
+def _expected(rows: list[dict], table: JobTable = TABLE) -> dict[bytes, tuple[dict[bytes, bytes], int]]:
     out = {}
     for r in rows:
         key = rl.entity_key(PROJECT, {"user": rl.encode_value(r["user"], ValueType.STRING)})
@@ -85,11 +85,11 @@ def _script_calls(cluster: EmbeddedRedisCluster) -> int:
     )
 
 
-def _sink(url: str, table: TableSpec = TABLE) -> RedisSink:
+def _sink(url: str, table: JobTable = TABLE) -> RedisSink:
     return RedisSink(url, rl.ts_field(table.name), rl.ex_field(table.name))
 
 
-def _write(url: str, rows: list[dict], table: TableSpec = TABLE) -> redis_sink.WriteResult:
+def _write(url: str, rows: list[dict], table: JobTable = TABLE) -> redis_sink.WriteResult:
     sink = _sink(url, table)
     try:
         return sink.write(_encoded(rows, table))
@@ -170,12 +170,12 @@ def test_ingestion_into_a_cluster_batches_by_slot_and_keeps_the_write_rule(
     users = _users(400)
     when = NOW - timedelta(hours=3)
 
-    def source(rows: list[dict], name: str) -> TableSpec:
+    def source(rows: list[dict], name: str) -> JobTable:
         folder = tmp_path / name
         folder.mkdir()
         columns = [{k: v for k, v in r.items() if k != ingestion.EVENT_NS} for r in rows]
         pq.write_table(pa.Table.from_pylist(columns, schema=SOURCE_SCHEMA), folder / "part-0.parquet")
-        src = FileSource(to_file_url(folder), "event_timestamp", created_timestamp_column="created")
+        src = JobSource(to_file_url(folder), "event_timestamp", created_timestamp_column="created")
         return dataclasses.replace(TABLE, batch_source=src)
 
     def rows_at(offset: timedelta, salt: int) -> list[dict]:
@@ -251,7 +251,7 @@ def _key(user: str) -> bytes:
     return rl.entity_key(PROJECT, {"user": rl.encode_value(user, ValueType.STRING)})
 
 
-def _fields(rows: list[tuple[TableSpec, dict]]) -> dict[bytes, bytes]:
+def _fields(rows: list[tuple[JobTable, dict]]) -> dict[bytes, bytes]:
     """The hash of one key that rows of several tables were written to (each table's own fields)."""
     out: dict[bytes, bytes] = {}
     for table, r in rows:
@@ -260,7 +260,7 @@ def _fields(rows: list[tuple[TableSpec, dict]]) -> dict[bytes, bytes]:
     return out
 
 
-def _expire_at(table: TableSpec, row: dict) -> int:
+def _expire_at(table: JobTable, row: dict) -> int:
     return -(-rl.expiry_ns(row[ingestion.EVENT_NS], table.max_age_seconds) // 1_000_000_000)
 
 

@@ -17,9 +17,9 @@ from provender.kernel.errors import InvalidArgument
 from provender.kernel.jobs.args import (
     Column,
     FeatureSelection,
-    FileSource,
+    JobSource,
+    JobTable,
     RetrievalJobArgs,
-    TableSpec,
     to_file_url,
 )
 from provender.kernel.value_types import ValueType
@@ -33,7 +33,7 @@ def _ts(seconds: np.ndarray) -> pd.Series:
     return pd.Series(pd.to_datetime(T0) + pd.to_timedelta(seconds, unit="s")).astype("datetime64[us, UTC]")
 
 
-def _sources(tmp: Path, rng: np.random.Generator) -> dict[str, TableSpec]:
+def _sources(tmp: Path, rng: np.random.Generator) -> dict[str, JobTable]:
     # driver_stats: 30 drivers, ~15 rows each over 10 days on a coarse grid (many equal event times: ties,
     # decided by created time, which is null on some rows)
     n = 450
@@ -80,7 +80,7 @@ def _sources(tmp: Path, rng: np.random.Generator) -> dict[str, TableSpec]:
     pairs = pairs.drop_duplicates(["driver_id", "customer", "event_timestamp"])
     pairs.to_parquet(tmp / "pairs.parquet")
     return {
-        "driver_stats": TableSpec(
+        "driver_stats": JobTable(
             "driver_stats",
             (Column("driver_id", ValueType.INT64),),
             (
@@ -88,23 +88,23 @@ def _sources(tmp: Path, rng: np.random.Generator) -> dict[str, TableSpec]:
                 Column("trips", ValueType.INT64),
                 Column("label", ValueType.STRING),
             ),
-            FileSource(
+            JobSource(
                 to_file_url(tmp / "drivers.parquet"), "ts", "created_at", field_mapping={"src_conv": "conv"}
             ),
             DRIVER_MAX_AGE,
         ),
-        "customer_profile": TableSpec(
+        "customer_profile": JobTable(
             "customer_profile",
             (Column("customer", ValueType.STRING),),
             (Column("score", ValueType.DOUBLE), Column("tags", ValueType.STRING_LIST)),
-            FileSource(to_file_url(tmp / "customers"), "event_timestamp"),
+            JobSource(to_file_url(tmp / "customers"), "event_timestamp"),
             0,
         ),
-        "pair": TableSpec(
+        "pair": JobTable(
             "pair",
             (Column("driver_id", ValueType.INT64), Column("customer", ValueType.STRING)),
             (Column("affinity", ValueType.DOUBLE),),
-            FileSource(to_file_url(tmp / "pairs.parquet"), "event_timestamp"),
+            JobSource(to_file_url(tmp / "pairs.parquet"), "event_timestamp"),
             PAIR_MAX_AGE,
         ),
     }
@@ -167,7 +167,7 @@ def _entity_rows(tmp: Path, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def _oracle(
-    entities: pd.DataFrame, tables: dict[str, TableSpec], selections: list[FeatureSelection]
+    entities: pd.DataFrame, tables: dict[str, JobTable], selections: list[FeatureSelection]
 ) -> pd.DataFrame:
     """DuckDB ASOF LEFT JOIN per table: latest row with event time <= the entity row's time (ties: latest created
     time, nulls first), nulled outside max_age."""
@@ -217,7 +217,7 @@ def _args(
 ) -> RetrievalJobArgs:
     return RetrievalJobArgs(
         project="proj",
-        entity_source=FileSource(entity_url, "event_timestamp", file_format=file_format),
+        entity_source=JobSource(entity_url, "event_timestamp", file_format=file_format),
         tables=tuple(selections),
         output_location=to_file_url(tmp / f"out-{file_format}"),
     )
@@ -236,7 +236,7 @@ def _normalised(df: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> tuple[Path, dict[str, TableSpec], pd.DataFrame]:
+def data(tmp_path_factory) -> tuple[Path, dict[str, JobTable], pd.DataFrame]:
     tmp = tmp_path_factory.mktemp("retrieval")
     rng = np.random.default_rng(42)
     tables = _sources(tmp, rng)
@@ -245,7 +245,7 @@ def data(tmp_path_factory) -> tuple[Path, dict[str, TableSpec], pd.DataFrame]:
     return tmp, tables, entities
 
 
-def _selections(tables: dict[str, TableSpec]) -> list[FeatureSelection]:
+def _selections(tables: dict[str, JobTable]) -> list[FeatureSelection]:
     return [
         FeatureSelection(tables["driver_stats"], ("conv", "trips", "label")),
         FeatureSelection(tables["customer_profile"], ("score", "tags")),
@@ -309,11 +309,11 @@ def test_point_in_time_edges_by_hand(spark, tmp_path, strategy) -> None:
         }
     )
     entities.to_parquet(tmp_path / "e.parquet")
-    table = TableSpec(
+    table = JobTable(
         "tbl",
         (Column("driver_id", ValueType.INT64),),
         (Column("v", ValueType.INT32),),
-        FileSource(to_file_url(tmp_path / "f.parquet"), "ts", "created"),
+        JobSource(to_file_url(tmp_path / "f.parquet"), "ts", "created"),
         60,
     )
     retrieval.run(
@@ -393,11 +393,11 @@ def test_a_feature_source_without_its_declared_created_column_is_matched_by_even
             ],
         }
     ).to_parquet(tmp_path / "e.parquet")
-    table = TableSpec(
+    table = JobTable(
         "driver_hourly",
         (Column("driver_id", ValueType.INT64),),
         (Column("v", ValueType.INT64),),
-        FileSource(to_file_url(tmp_path / "f.parquet"), "ts", "created_timestamp"),
+        JobSource(to_file_url(tmp_path / "f.parquet"), "ts", "created_timestamp"),
         0,
     )
     retrieval.run(
@@ -421,17 +421,17 @@ INSTANTS = pd.Series(
 )
 
 
-def _drivers_table(tmp: Path) -> TableSpec:
+def _drivers_table(tmp: Path) -> JobTable:
     """Driver 1 at the first instant (to the µs), driver 2 at the second: the entity rows at those instants
     (a few ns later) match them."""
     pd.DataFrame(
         {"driver_id": [1, 2], "ts": INSTANTS[:2].dt.floor("us").astype("datetime64[us, UTC]"), "v": [10, 20]}
     ).to_parquet(tmp / "drivers.parquet")
-    return TableSpec(
+    return JobTable(
         "drivers",
         (Column("driver_id", ValueType.INT64),),
         (Column("v", ValueType.INT64),),
-        FileSource(to_file_url(tmp / "drivers.parquet"), "ts"),
+        JobSource(to_file_url(tmp / "drivers.parquet"), "ts"),
         0,
     )
 

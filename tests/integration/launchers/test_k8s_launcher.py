@@ -26,10 +26,10 @@ from provender.kernel.errors import FailedPrecondition, PermissionDenied, Proven
 from provender.kernel.jobs.args import (
     Column,
     FeatureSelection,
-    FileSource,
     IngestionJobArgs,
+    JobSource,
+    JobTable,
     RetrievalJobArgs,
-    TableSpec,
 )
 from provender.kernel.value_types import ValueType
 from tests import factories as f
@@ -40,11 +40,11 @@ pytestmark = pytest.mark.timeout(60)
 
 NS = "feast"
 JOB = "ingest-0123456789abcdef"
-TABLE = TableSpec(
+TABLE = JobTable(
     "driver_hourly",
     (Column("driver_id", ValueType.INT64),),
     (Column("conv_rate", ValueType.FLOAT),),
-    FileSource("s3://bucket/driver_hourly/", "event_timestamp"),
+    JobSource("s3://bucket/driver_hourly/", "event_timestamp"),
     3600,
 )
 INGESTION = IngestionJobArgs(
@@ -57,7 +57,7 @@ INGESTION = IngestionJobArgs(
 )
 RETRIEVAL = RetrievalJobArgs(
     project="default",
-    entity_source=FileSource("s3://bucket/entities.parquet", "event_timestamp"),
+    entity_source=JobSource("s3://bucket/entities.parquet", "event_timestamp"),
     tables=(FeatureSelection(TABLE, ("conv_rate",)),),
     output_location="s3://bucket/out",
 )
