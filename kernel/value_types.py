@@ -82,7 +82,7 @@ def value_type_of(value: Value_pb2.Value) -> ValueType | None:
 
 
 def python_value_type(value: object) -> ValueType:
-    """How a client types a Python scalar (PROTOCOL.md): int INT64, float DOUBLE, str STRING, bool BOOL, bytes BYTES."""
+    """How a client types a Python scalar (docs/protocol.md): int INT64, float DOUBLE, str STRING, bool BOOL, bytes BYTES."""
     if isinstance(value, bool):
         return ValueType.BOOL
     if isinstance(value, int):

@@ -2,7 +2,7 @@
 N entities written to Redis with the one encoding module (provender.kernel.online.layout), as ingestion would.
 
 Values are drawn from a small pool of pre-encoded random floats, so loading 1M entities takes seconds of Python;
-the bytes of each hash are exactly what PROTOCOL.md prescribes.
+the bytes of each hash are exactly what docs/protocol.md prescribes.
 """
 
 from __future__ import annotations

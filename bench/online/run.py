@@ -1,4 +1,4 @@
-"""Online serving benchmark (TARGETS.md, "Online serving"), everything on loopback.
+"""Online serving benchmark (docs/benchmarks.md, "Online serving"), everything on loopback.
 
 Starts a private Redis, Postgres and Core, registers table A (10 FLOAT features) and table B (50 FLOAT features),
 writes N entities (default 1M) with the one encoding module, then runs `provender serving` as its own process

@@ -3,7 +3,7 @@
 dump_descriptors.py runs once under each interpreter (the SDK's protobuf 3.20 and ours) over all modules;
 every message, field (name, number, type, label, packing, type name, oneof), enum value and service method
 of theirs must exist identically in ours, and the feast.* messages must carry no fields of our own
-(PROTOCOL.md: our additions live in provender.* packages).
+(docs/protocol.md: our additions live in provender.* packages).
 """
 
 from __future__ import annotations

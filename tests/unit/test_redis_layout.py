@@ -1,4 +1,4 @@
-"""Golden bytes of the online-store layout, built by hand from PROTOCOL.md and compared byte for byte."""
+"""Golden bytes of the online-store layout, built by hand from docs/protocol.md and compared byte for byte."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The value-type mapping agrees with the generated protos and with PROTOCOL.md."""
+"""The value-type mapping agrees with the generated protos and with docs/protocol.md."""
 
 from __future__ import annotations
 
