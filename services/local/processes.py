@@ -33,7 +33,6 @@ def spawn(
 def alive(pid: int) -> bool:
     """Whether process `pid` still runs (a child of ours that has exited is reaped first)."""
     return process_alive(pid)
-    return True
 
 
 def terminate(pid: int, timeout: float = 15.0) -> None:

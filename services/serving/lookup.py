@@ -12,7 +12,6 @@ canonical form (the type check is a prefix check of the oneof tag).
 
 from __future__ import annotations
 
-import enum
 import operator
 import time
 from collections.abc import Callable, Sequence
@@ -31,22 +30,12 @@ from provender.kernel.online.layout import (
     stored_value_type,
     ts_field,
 )
+from provender.kernel.online.status import FieldStatus
 from provender.kernel.value_types import ValueType
 from provender.serving.metrics import ServingMetrics
 from provender.serving.redis_store import Command, FieldSet, RedisStore
 from provender.serving.spec_cache import SpecCache
 from provender.serving.specs import DEFAULT_PROJECT, ServingTable
-
-
-class FieldStatus(enum.IntEnum):
-    """feast.serving.GetOnlineFeaturesResponse.FieldStatus, number for number."""
-
-    INVALID = 0
-    PRESENT = 1
-    NULL_VALUE = 2
-    NOT_FOUND = 3
-    OUTSIDE_MAX_AGE = 4
-
 
 PRESENT = int(FieldStatus.PRESENT)
 NULL_VALUE = int(FieldStatus.NULL_VALUE)
