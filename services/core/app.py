@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from provender.core import client_support_servicer, core_servicer, job_servicer
@@ -18,30 +18,129 @@ from provender.core.registry.database import Database, make_engine, migrate
 from provender.core.registry.service import Registry
 from provender.server.metrics import RpcMetrics
 from provender.server.runner import RunningServer, start_server
+from provender.server.settings import setting
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class CoreSettings:
-    postgres_url: str
-    port: int = 6565
-    host: str = "0.0.0.0"
-    migrate: bool = True
-    job_port: int = 0  # also serve the JobService alone on this port (6568 in the chart); 0: only on `port`
-    spark_launcher: str = "local"
-    spark_master: str = ""  # local: local[*] by default; standalone: spark://host:7077
-    spark_warm_driver: bool = False  # local: jobs run in one long-lived Spark driver (no start-up per job)
-    staging_location: str = ""  # where retrieval outputs and dead letters go; default a local folder
-    redis_url: str = ""  # the online store ingestion jobs write
-    pushgateway_url: str = ""
-    launcher_work_dir: str = ""  # where launchers keep job logs and state
-    spark_driver_host: str = ""  # standalone: the address workers reach the driver (Core's pod or host) at
-    spark_conf: dict[str, str] = field(default_factory=dict)  # extra Spark properties for every job
-    spark_packages: list[str] = field(default_factory=list)  # Maven coordinates, e.g. hadoop-aws for s3://
-    k8s_namespace: str = ""  # k8s: where SparkApplications go (default: the template's, else Core's own)
-    k8s_job_template: str = ""  # k8s: SparkApplication template file (the chart mounts one)
-    reconcile_seconds: float = 5.0
+    """Every setting of Core, declared once: the field is the flag, the PROVENDER_* variable and the help."""
+
+    postgres_url: str = setting(
+        "",
+        flag="--postgres-url",
+        env="POSTGRES_URL",
+        help="registry database, postgresql://user:password@host:5432/db (required)",
+    )
+    port: int = setting(6565, flag="--port", env="CORE_PORT", help="gRPC port")
+    host: str = setting("0.0.0.0", flag="--host", env="CORE_HOST", help="address to listen on")
+    metrics_port: int = setting(
+        0,
+        flag="--metrics-port",
+        env="METRICS_PORT",
+        help="serve Prometheus /metrics on this HTTP port; 0: off",
+    )
+    migrate: bool = setting(True, flag="--no-migrate", env="MIGRATE", help="do not apply migrations on start")
+    log_level: str = setting(
+        "INFO", flag="--log-level", env="LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR"
+    )
+    job_port: int = setting(
+        0,
+        flag="--job-port",
+        env="JOB_PORT",
+        group="jobs",
+        help="also serve the JobService alone on this port (6568 in the chart); 0: only on --port",
+    )
+    spark_launcher: str = setting(
+        "local", flag="--spark-launcher", env="SPARK_LAUNCHER", group="jobs", help="local | standalone | k8s"
+    )
+    spark_master: str = setting(
+        "",
+        flag="--spark-master",
+        env="SPARK_MASTER",
+        group="jobs",
+        help="local[N] for local (default local[*]), spark://host:7077 for standalone",
+    )
+    spark_warm_driver: bool = setting(
+        False,
+        flag="--spark-warm-driver",
+        env="SPARK_WARM_DRIVER",
+        group="jobs",
+        help="local: run jobs in one long-lived Spark driver, started on the first job and stopped when idle, "
+        "instead of a spark-submit each",
+    )
+    staging_location: str = setting(
+        "",
+        flag="--staging-location",
+        env="STAGING_LOCATION",
+        group="jobs",
+        help="file:// or s3:// folder for retrieval outputs, staged entity rows and dead letters "
+        "(default: a local folder)",
+    )
+    redis_url: str = setting(
+        "",
+        flag="--redis-url",
+        env="REDIS_URL",
+        group="jobs",
+        help="the online store ingestion writes: redis://, rediss:// or a cluster seed list",
+    )
+    pushgateway_url: str = setting(
+        "",
+        flag="--pushgateway-url",
+        env="PUSHGATEWAY_URL",
+        group="jobs",
+        help="Prometheus Pushgateway the batch jobs push their metrics to",
+    )
+    launcher_work_dir: str = setting(
+        "",
+        flag="--launcher-work-dir",
+        env="LAUNCHER_WORK_DIR",
+        group="jobs",
+        help="where launchers keep job logs and state",
+    )
+    spark_driver_host: str = setting(
+        "",
+        flag="--spark-driver-host",
+        env="SPARK_DRIVER_HOST",
+        group="jobs",
+        help="standalone: the address Spark workers reach the driver at",
+    )
+    spark_conf: dict[str, str] = setting(
+        {},
+        flag="--spark-conf",
+        env="SPARK_CONF",
+        group="jobs",
+        help="KEY=VALUE Spark property for every job (variable: comma-separated)",
+    )
+    spark_packages: list[str] = setting(
+        [],
+        flag="--spark-packages",
+        env="SPARK_PACKAGES",
+        group="jobs",
+        help="comma-separated Maven coordinates, e.g. org.apache.hadoop:hadoop-aws:3.4.1 for s3://",
+    )
+    k8s_namespace: str = setting(
+        "",
+        flag="--k8s-namespace",
+        env="K8S_NAMESPACE",
+        group="jobs",
+        help="k8s launcher: namespace of the SparkApplications (default: the template's, else Core's own)",
+    )
+    k8s_job_template: str = setting(
+        "",
+        flag="--k8s-job-template",
+        env="K8S_JOB_TEMPLATE",
+        group="jobs",
+        help="k8s launcher: SparkApplication template file (the chart mounts one)",
+    )
+    reconcile_seconds: float = setting(
+        5.0,
+        flag="--reconcile-seconds",
+        env="RECONCILE_SECONDS",
+        group="jobs",
+        help="how often job records are reconciled with the launcher",
+    )
 
 
 _METRICS: RpcMetrics | None = None

@@ -11,6 +11,7 @@ from provender.kernel import __version__
 from provender.kernel.redis_url import parse_redis_url
 from provender.server.metrics import RpcMetrics
 from provender.server.runner import RunningServer, start_server
+from provender.server.settings import setting
 from provender.serving.core_source import CoreSpecSource
 from provender.serving.health import RedisHealth
 from provender.serving.lookup import OnlineLookup
@@ -24,14 +25,36 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ServingSettings:
-    redis_url: str = "redis://localhost:6379"
-    core_url: str = "localhost:6565"
-    port: int = 6566
-    host: str = "0.0.0.0"
-    spec_refresh_seconds: float = 10.0
-    redis_connect_timeout: float = 0.05
-    redis_timeout: float = 0.5
-    max_workers: int = 16
+    """Every setting of Serving, declared once: the field is the flag, the PROVENDER_* variable and the help."""
+
+    redis_url: str = setting(
+        "redis://localhost:6379", flag="--redis-url", env="REDIS_URL",
+        help="the online store: redis://[user:password@]host:port[/db], rediss://... for TLS, or a Redis Cluster "
+        "seed list host:port,host:port",
+    )  # fmt: skip
+    core_url: str = setting(
+        "localhost:6565", flag="--core-url", env="CORE_URL", help="Core's gRPC address, host:port"
+    )
+    port: int = setting(6566, flag="--port", env="SERVING_PORT", help="gRPC port")
+    host: str = setting("0.0.0.0", flag="--host", env="SERVING_HOST", help="address to listen on")
+    metrics_port: int = setting(
+        0,
+        flag="--metrics-port",
+        env="METRICS_PORT",
+        help="serve Prometheus /metrics on this HTTP port; 0: off",
+    )
+    spec_refresh_seconds: float = setting(
+        10.0, flag="--spec-refresh-seconds", env="SPEC_REFRESH_SECONDS",
+        help="how often feature table specs are reloaded from Core",
+    )  # fmt: skip
+    redis_timeout_ms: float = setting(
+        500.0, flag="--redis-timeout-ms", env="REDIS_TIMEOUT_MS", help="longest wait for a Redis reply"
+    )
+    max_workers: int = setting(16, flag="--workers", env="SERVING_WORKERS", help="gRPC worker threads")
+    log_level: str = setting(
+        "INFO", flag="--log-level", env="LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR"
+    )
+    redis_connect_timeout: float = 0.05  # seconds; not a flag
 
 
 @dataclass
@@ -64,7 +87,7 @@ def start_serving(
     store = RedisStore(
         target,
         connect_timeout=settings.redis_connect_timeout,
-        timeout=settings.redis_timeout,
+        timeout=settings.redis_timeout_ms / 1000.0,
         on_error=lambda kind: metrics.redis_errors.labels(kind).inc(),
     )
     source = spec_source if spec_source is not None else CoreSpecSource(settings.core_url)

@@ -136,7 +136,7 @@ def test_hung_redis_times_out_with_the_configured_timeout(
     apply(core_stub, "default", [entity("driver_id")], [table("driver_hourly", max_age_seconds=0)])
     client = own_redis.client()
     write_row(client, "default", ROW, "driver_hourly", FEATURES)
-    app = start_serving_at(own_redis.url, redis_timeout=0.08)
+    app = start_serving_at(own_redis.url, redis_timeout_ms=80)
     stub = ServingService_pb2_grpc.ServingServiceStub(channel_to(app))
     req = request("", ["driver_hourly:trips"], [{"driver_id": 1}])
     stub.GetOnlineFeaturesV2(req)
