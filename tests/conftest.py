@@ -3,6 +3,7 @@ an in-process Core on a free port, and Redis servers (one, a cluster, or one of 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -215,3 +216,50 @@ def versioned_redis_cluster(redis_binary) -> Iterator[object]:
 def versioned_cluster_client(versioned_redis_cluster) -> Iterator[object]:
     """A cluster client of versioned_redis_cluster, emptied (and its command statistics reset) before the test."""
     yield from _emptied_cluster_client(versioned_redis_cluster)
+
+
+@dataclass
+class Platform:
+    core_url: str
+    serving_url: str
+    staging_location: str
+
+
+@contextlib.contextmanager
+def running_platform(postgres, redis_server, base: Path, name: str) -> Iterator[Platform]:
+    """Core (local Spark launcher, warm driver) and Serving in this process on free ports, on a new database and
+    the given Redis, their files under `base`; everything stopped after, the warm Spark driver included."""
+    from prometheus_client import CollectorRegistry
+
+    from provender.core.app import CoreSettings, start_core
+    from provender.core.launchers.local import LocalLauncher
+    from provender.serving.app import ServingSettings, start_serving
+
+    staging = (base / "core-staging").as_uri()
+    core = start_core(
+        CoreSettings(
+            postgres_url=postgres.create_database(f"{name}_{os.getpid()}_{next(_db_counter)}"),
+            port=0,
+            host="127.0.0.1",
+            spark_master="local[1]",
+            spark_warm_driver=True,
+            staging_location=staging,
+            redis_url=redis_server.url,
+            launcher_work_dir=str(base / "launcher"),
+            reconcile_seconds=0.5,
+        )
+    )
+    serving = None
+    try:
+        serving = start_serving(
+            ServingSettings(
+                redis_url=redis_server.url, core_url=f"127.0.0.1:{core.port}", port=0, host="127.0.0.1"
+            ),
+            registry=CollectorRegistry(),
+        )
+        yield Platform(f"127.0.0.1:{core.port}", f"127.0.0.1:{serving.running.port}", staging)
+    finally:
+        if serving is not None:
+            serving.running.stop(grace=1)
+        core.stop(grace=1)
+        LocalLauncher(base / "launcher").stop_warm_driver()

@@ -6,16 +6,15 @@ pandas from the source files the run wrote: values and dtypes."""
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
-from prometheus_client import CollectorRegistry
 
 from provender import Client
+from tests.conftest import running_platform
 
 pytestmark = pytest.mark.compat
 
@@ -28,41 +27,14 @@ MAX_AGE = timedelta(days=2)
 
 @pytest.fixture(scope="module")
 def platform(postgres, redis_server, tmp_path_factory):
-    from provender.core.app import CoreSettings, start_core
-    from provender.core.launchers.local import LocalLauncher
-    from provender.serving.app import ServingSettings, start_serving
-
-    base = tmp_path_factory.mktemp("feast09-notebook")
-    core = start_core(
-        CoreSettings(
-            postgres_url=postgres.create_database(f"compat_notebook_{os.getpid()}"),
-            port=0,
-            host="127.0.0.1",
-            spark_master="local[1]",
-            spark_warm_driver=True,
-            staging_location=(base / "core-staging").as_uri(),
-            redis_url=redis_server.url,
-            launcher_work_dir=str(base / "launcher"),
-            reconcile_seconds=0.5,
-        )
-    )
-    serving = start_serving(
-        ServingSettings(
-            redis_url=redis_server.url, core_url=f"127.0.0.1:{core.port}", port=0, host="127.0.0.1"
-        ),
-        registry=CollectorRegistry(),
-    )
-    core_url = f"127.0.0.1:{core.port}"
-    try:
+    with running_platform(
+        postgres, redis_server, tmp_path_factory.mktemp("feast09-notebook"), "notebook"
+    ) as p:
         yield {
-            "FEAST_CORE_URL": core_url,
-            "FEAST_SERVING_URL": f"127.0.0.1:{serving.running.port}",
-            "FEAST_JOB_SERVICE_URL": core_url,
+            "FEAST_CORE_URL": p.core_url,
+            "FEAST_SERVING_URL": p.serving_url,
+            "FEAST_JOB_SERVICE_URL": p.core_url,
         }
-    finally:
-        serving.running.stop(grace=1)
-        core.stop(grace=1)
-        LocalLauncher(base / "launcher").stop_warm_driver()
 
 
 def code_lines(path: Path) -> list[list[str]]:

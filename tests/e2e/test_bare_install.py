@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
+
+from tests.conftest import running_platform
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_IN_A_BARE_INSTALL = (
@@ -71,30 +72,13 @@ def test_the_cli_says_which_extra_a_server_command_needs(bare):
     assert "Traceback" not in run.stderr
 
 
-def test_a_bare_install_looks_features_up_and_starts_jobs(bare, postgres, redis_server, tmp_path):
-    from provender.core.app import CoreSettings, start_core
-    from provender.core.launchers.local import LocalLauncher
-    from provender.serving.app import ServingSettings, start_serving
+@pytest.fixture
+def platform(postgres, redis_server, tmp_path):
+    with running_platform(postgres, redis_server, tmp_path, "bare") as p:
+        yield p
 
-    core = start_core(
-        CoreSettings(
-            postgres_url=postgres.create_database(f"bare_{os.getpid()}"),
-            port=0,
-            host="127.0.0.1",
-            spark_master="local[1]",
-            spark_warm_driver=True,
-            staging_location=(tmp_path / "staging").as_uri(),
-            redis_url=redis_server.url,
-            launcher_work_dir=str(tmp_path / "launcher"),
-            reconcile_seconds=0.5,
-        )
-    )
-    serving = start_serving(
-        ServingSettings(
-            redis_url=redis_server.url, core_url=f"127.0.0.1:{core.port}", port=0, host="127.0.0.1"
-        ),
-        registry=CollectorRegistry(),
-    )
+
+def test_a_bare_install_looks_features_up_and_starts_jobs(bare, platform, tmp_path):
     now = datetime.now(UTC).replace(microsecond=0)
     script = textwrap.dedent(
         f"""
@@ -103,7 +87,7 @@ def test_a_bare_install_looks_features_up_and_starts_jobs(bare, postgres, redis_
         import pandas as pd
         from provender import Client, Entity, Feature, FeatureTable, FileSource, ValueType
 
-        client = Client(core_url="127.0.0.1:{core.port}", serving_url="127.0.0.1:{serving.running.port}")
+        client = Client(core_url={platform.core_url!r}, serving_url={platform.serving_url!r})
         table = FeatureTable(
             name="riders",
             entities=["rider_id"],
@@ -119,18 +103,13 @@ def test_a_bare_install_looks_features_up_and_starts_jobs(bare, postgres, redis_
         print(json.dumps({{"written": report["rows_written"], "online": online}}))
         """
     )
-    try:
-        run = subprocess.run(
-            [str(bare), "-c", script],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env={**os.environ, "PROVENDER_CONFIG": str(tmp_path / "no-config")},
-        )
-    finally:
-        serving.running.stop(grace=1)
-        core.stop(grace=1)
-        LocalLauncher(tmp_path / "launcher").stop_warm_driver()
+    run = subprocess.run(
+        [str(bare), "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PROVENDER_CONFIG": str(tmp_path / "no-config")},
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out == {"written": 2, "online": {"rider_id": [1, 2], "riders:trips": [7, 9]}}

@@ -4,13 +4,11 @@ dtypes a user merges and trains on."""
 
 from __future__ import annotations
 
-import os
 import warnings
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-from prometheus_client import CollectorRegistry
 
 from provender import (
     Client,
@@ -25,6 +23,7 @@ from provender import (
 )
 from provender.feast_options import ServerSideOption
 from provender.kernel.errors import InvalidArgument
+from tests.conftest import running_platform
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 T0 = NOW - timedelta(hours=10)
@@ -32,42 +31,9 @@ T0 = NOW - timedelta(hours=10)
 
 @pytest.fixture(scope="module")
 def platform(postgres, redis_server, tmp_path_factory):
-    from provender.core.app import CoreSettings, start_core
-    from provender.serving.app import ServingSettings, start_serving
-
     base = tmp_path_factory.mktemp("sdk-jobs")
-    core = start_core(
-        CoreSettings(
-            postgres_url=postgres.create_database(f"sdk_jobs_{os.getpid()}"),
-            port=0,
-            host="127.0.0.1",
-            spark_master="local[1]",
-            spark_warm_driver=True,
-            staging_location=(base / "core-staging").as_uri(),
-            redis_url=redis_server.url,
-            launcher_work_dir=str(base / "launcher"),
-            reconcile_seconds=0.5,
-        )
-    )
-    serving = start_serving(
-        ServingSettings(
-            redis_url=redis_server.url, core_url=f"127.0.0.1:{core.port}", port=0, host="127.0.0.1"
-        ),
-        registry=CollectorRegistry(),
-    )
-    try:
-        yield {
-            "core": f"127.0.0.1:{core.port}",
-            "serving": f"127.0.0.1:{serving.running.port}",
-            "base": base,
-            "core_staging": (base / "core-staging").as_uri(),
-        }
-    finally:
-        from provender.core.launchers.local import LocalLauncher
-
-        serving.running.stop(grace=1)
-        core.stop(grace=1)
-        LocalLauncher(base / "launcher").stop_warm_driver()
+    with running_platform(postgres, redis_server, base, "sdk_jobs") as p:
+        yield {"core": p.core_url, "serving": p.serving_url, "base": base, "core_staging": p.staging_location}
 
 
 @pytest.fixture(scope="module")
