@@ -164,8 +164,11 @@ def core_metrics() -> CoreMetrics:
 
 
 def _launcher(settings: CoreSettings) -> Launcher:
-    work_dir = settings.launcher_work_dir or str(Path(tempfile.gettempdir()) / "provender-jobs")
-    options: dict[str, object] = {"work_dir": work_dir}
+    options: dict[str, object] = {}
+    if settings.spark_launcher in ("local", "standalone"):  # the cluster keeps a k8s job's state
+        options["work_dir"] = settings.launcher_work_dir or str(
+            Path(tempfile.gettempdir()) / "provender-jobs"
+        )
     if settings.spark_conf:
         options["conf"] = dict(settings.spark_conf)
     if settings.spark_launcher in ("local", "standalone") and settings.spark_packages:

@@ -127,7 +127,6 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | None
 def _launcher(api_client: client.ApiClient, template: Path | None, **settings: Any) -> k8s.K8sLauncher:
     launcher = create_launcher(
         "k8s",
-        work_dir="/tmp/unused",
         namespace=NAMESPACE,
         job_template=str(template) if template else "",
         api_client=api_client,

@@ -320,7 +320,6 @@ class K8sLauncher(Launcher):
 
     def __init__(
         self,
-        work_dir: str | Path | None = None,
         namespace: str | None = None,
         job_template: str | Path | None = None,
         *,
@@ -339,7 +338,6 @@ class K8sLauncher(Launcher):
         list_page_size: int = 500,
     ) -> None:
         """
-        `work_dir`: accepted like the other launchers' and unused (the cluster keeps the jobs' state).
         `namespace`: where the applications are created (PROVENDER_K8S_NAMESPACE); default: the template's, else
         this pod's, else "default". `job_template`: a SparkApplication template file (PROVENDER_K8S_JOB_TEMPLATE);
         default: the built-in one, made of `image`, `service_account`, `spark_version`, `image_pull_policy`.
@@ -349,7 +347,6 @@ class K8sLauncher(Launcher):
         `application_dir`: where the image has the jobs' entry points. `cache_ttl_seconds`: how old the listed
         statuses may be (0: list on every call).
         """
-        del work_dir
         self.api_client = api_client or self._connect(kubeconfig, context, in_cluster)
         self.api = k8s.CustomObjectsApi(self.api_client)
         if job_template:

@@ -73,9 +73,7 @@ def new_launcher(standin: K8sStandIn, **settings: Any) -> k8s.K8sLauncher:
     """A launcher as Core makes it, with its own API client (a new one stands for a restarted Core)."""
     configuration = client.Configuration()
     configuration.host = standin.url
-    launcher = create_launcher(
-        "k8s", work_dir="/tmp/unused", namespace=NS, api_client=client.ApiClient(configuration), **settings
-    )
+    launcher = create_launcher("k8s", namespace=NS, api_client=client.ApiClient(configuration), **settings)
     assert isinstance(launcher, k8s.K8sLauncher)
     return launcher
 
