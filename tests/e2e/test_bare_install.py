@@ -34,9 +34,12 @@ def bare(tmp_path_factory) -> Path:
     venv = tmp_path_factory.mktemp("bare") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     install = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", str(ROOT)], capture_output=True, text=True, timeout=900
+        [str(venv / "bin" / "pip"), "install", "-v", str(ROOT)], capture_output=True, text=True, timeout=900
     )
     assert install.returncode == 0, install.stdout + install.stderr
+    # The build says nothing a user should act on (it once warned that the license table is deprecated).
+    build = install.stdout + install.stderr
+    assert "BuildBackendWarning" not in build and "DeprecationWarning" not in build, build[-3000:]
     return venv / "bin" / "python"
 
 
