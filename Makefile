@@ -6,8 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FEAST09 := .venv-feast09
-# The shared installer when the repo sits beside ../shared, else our copy of it.
-FEAST09_INSTALLER ?= $(firstword $(wildcard ../shared/compat/install-feast09-sdk.sh) tools/install-feast09-sdk.sh)
+FEAST09_INSTALLER ?= tools/install-feast09-sdk.sh
 PYTEST_ARGS ?=
 
 export SPARK_LOCAL_IP := 127.0.0.1

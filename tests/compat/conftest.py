@@ -19,11 +19,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPAT_DIR = Path(__file__).resolve().parent
 DRIVERS = COMPAT_DIR / "drivers"
-# The shared installer when the repo sits beside ../shared, else the repository's copy (as the Makefile does).
-INSTALLERS = (
-    REPO_ROOT.parent / "shared" / "compat" / "install-feast09-sdk.sh",
-    REPO_ROOT / "tools" / "install-feast09-sdk.sh",
-)
+INSTALLERS = (REPO_ROOT / "tools" / "install-feast09-sdk.sh",)  # as the Makefile uses it
 INSTALL_TIMEOUT_S = 1200
 CHECK = (
     "import json, feast, feast_spark, google.protobuf; "

@@ -5,7 +5,7 @@
 - Built-in kinds are validated with `kubernetes-validate`'s strict schemas (unknown fields are errors) for
   KUBE_VERSION.
 - The SparkApplication job template is validated against the openAPIV3Schema of the Spark operator's CRD in
-  ../shared/k8s/, made strict the way the API server's strict field validation treats it.
+  tests/helm/crds/, made strict the way the API server's strict field validation treats it.
 """
 
 from __future__ import annotations
@@ -24,11 +24,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "provender"
-# The Spark operator's CRDs: ../shared/k8s/ is the reference; tests/helm/crds/ is our copy of it, so the suite also
-# runs where shared/ is not beside the repo (tests/unit/test_helm_chart.py checks the copy is identical).
-SHARED_K8S = REPO.parent / "shared" / "k8s"
+# The Spark operator's CRDs (SparkApplication, ScheduledSparkApplication), as the operator publishes them.
 VENDORED_K8S = Path(__file__).resolve().parent / "crds"
-CRD_DIR = SHARED_K8S if SHARED_K8S.is_dir() else VENDORED_K8S
+CRD_DIR = VENDORED_K8S
 SPARKAPP_CRD = CRD_DIR / "sparkapplications.sparkoperator.k8s.io.yaml"
 
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion >=1.27) is below what the wheel ships schemas
@@ -144,9 +142,7 @@ def _strict(node: Any) -> Any:
 
 @functools.cache
 def sparkapplication_validator() -> jsonschema.Draft7Validator:
-    assert SPARKAPP_CRD.exists(), (
-        f"the Spark operator's CRD is expected at {SPARKAPP_CRD} (../shared/k8s or tests/helm/crds)"
-    )
+    assert SPARKAPP_CRD.exists(), f"the Spark operator's CRD is expected at {SPARKAPP_CRD} (tests/helm/crds)"
     crd = yaml.load(SPARKAPP_CRD.read_text(), Loader=_Loader)
     (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1beta2"]
     schema = _strict(version["schema"]["openAPIV3Schema"])

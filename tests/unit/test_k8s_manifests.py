@@ -1,5 +1,5 @@
 """Every SparkApplication the k8s launcher can produce is valid against the Spark operator's CRD (the
-openAPIV3Schema of ../shared/k8s/sparkapplications.sparkoperator.k8s.io.yaml, strict: unknown properties are
+openAPIV3Schema of tests/helm/crds/sparkapplications.sparkoperator.k8s.io.yaml, strict: unknown properties are
 errors), and its metadata against what the API server checks (the CRD leaves metadata to it): ingestion and
 retrieval jobs, from the built-in template and from the chart's (rendered by Helm's engine), for ordinary, long
 and odd job ids, projects and tables. Also the state mapping, names, labels and template errors, offline."""
