@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 export SPARK_LOCAL_IP := 127.0.0.1
 export PROVENDER_FEAST09_VENV := $(abspath $(FEAST09))
 
-.PHONY: help install system-deps feast09 test test-unit test-integration test-compat lint format protos demo clean \
+.PHONY: help install system-deps jvm-deps feast09 test test-unit test-integration test-compat lint format protos demo clean \
 	bench bench-online bench-ingest bench-retrieval
 BENCH_ARGS ?=
 
@@ -34,6 +34,9 @@ install: $(STAMP)
 system-deps:
 	@bash tools/system-deps.sh prometheus prometheus-pushgateway
 
+jvm-deps:
+	@bash tools/fetch-jvm-deps.sh
+
 # fsspec: a Feast 0.9 notebook reads its outputs with pandas from URLs (gcsfs, s3fs and file:// go through it).
 $(FEAST09)/.installed:
 	PYTHON=$(PYTHON) bash $(FEAST09_INSTALLER) $(FEAST09)
@@ -53,19 +56,19 @@ format: $(STAMP)
 protos: $(STAMP)
 	$(BIN)/python tools/gen_protos.py
 
-test: $(STAMP) system-deps feast09 lint
+test: $(STAMP) system-deps jvm-deps feast09 lint
 	$(BIN)/pytest tests $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: $(STAMP) system-deps
+test-integration: $(STAMP) system-deps jvm-deps
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
-test-compat: $(STAMP) system-deps feast09
+test-compat: $(STAMP) system-deps jvm-deps feast09
 	$(BIN)/pytest tests/compat $(PYTEST_ARGS)
 
-demo: $(STAMP) system-deps
+demo: $(STAMP) system-deps jvm-deps
 	eval "$$($(BIN)/provender local up --env)" && $(BIN)/python examples/quickstart.py
 	@echo "The platform keeps running: '$(BIN)/provender local status' to check it, '$(BIN)/provender local down' to stop it."
 
