@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 from provender.core.launchers.base import JobStatus
 from provender.core.launchers.local import LocalLauncher
+from provender.core.launchers.settings import LocalSettings
 from provender.core.launchers.spark_submit import ProcessHandle
 from provender.kernel.jobs.args import (
     Column,
@@ -209,7 +210,9 @@ def main() -> None:
     keys = max(1, source_rows // 14)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     tmp = Path(tempfile.mkdtemp(prefix="provender-bench-retrieval-"))
-    launcher = LocalLauncher(tmp / "jobs", warm=True, conf={"spark.driver.memory": opts.driver_memory})
+    launcher = LocalLauncher(
+        LocalSettings(work_dir=tmp / "jobs", warm=True, conf={"spark.driver.memory": opts.driver_memory})
+    )
     results = []
     try:
         # Warm: a long-lived driver has run retrievals before (JVM up, code generated, Python workers started).

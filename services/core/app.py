@@ -12,7 +12,7 @@ from provender.core.jobs.background import BackgroundLoop
 from provender.core.jobs.controller import JobController, JobSettings
 from provender.core.jobs.schedules import Schedules
 from provender.core.jobs.store import JobStore
-from provender.core.launchers.base import Launcher, create_launcher
+from provender.core.launchers.base import Launcher, create_launcher, launcher_class
 from provender.core.metrics import CoreMetrics
 from provender.core.registry.database import Database, make_engine, migrate
 from provender.core.registry.service import Registry
@@ -120,6 +120,14 @@ class CoreSettings:
         group="jobs",
         help="comma-separated Maven coordinates, e.g. org.apache.hadoop:hadoop-aws:3.4.1 for s3://",
     )
+    spark_jars: list[str] = setting(
+        [],
+        flag="--spark-jars",
+        env="SPARK_JARS",
+        group="jobs",
+        help="comma-separated jars on every job's classpath (files here, or local:// paths in the k8s image), "
+        "e.g. Spark's Kafka source for stream jobs",
+    )
     k8s_namespace: str = setting(
         "",
         flag="--k8s-namespace",
@@ -164,24 +172,10 @@ def core_metrics() -> CoreMetrics:
 
 
 def _launcher(settings: CoreSettings) -> Launcher:
-    options: dict[str, object] = {}
-    if settings.spark_launcher in ("local", "standalone"):  # the cluster keeps a k8s job's state
-        options["work_dir"] = settings.launcher_work_dir or str(
-            Path(tempfile.gettempdir()) / "provender-jobs"
-        )
-    if settings.spark_conf:
-        options["conf"] = dict(settings.spark_conf)
-    if settings.spark_launcher in ("local", "standalone") and settings.spark_packages:
-        options["packages"] = list(settings.spark_packages)
-    if settings.spark_launcher == "local":
-        options["warm"] = settings.spark_warm_driver
-        if settings.spark_master:
-            options["master"] = settings.spark_master
-    elif settings.spark_launcher == "standalone":
-        options.update(master_url=settings.spark_master, driver_host=settings.spark_driver_host)
-    elif settings.spark_launcher == "k8s":
-        options.update(namespace=settings.k8s_namespace, job_template=settings.k8s_job_template)
-    return create_launcher(settings.spark_launcher, **options)
+    """The launcher Core's settings name, its settings taken from Core's and checked now (a wrong one stops
+    Core at start)."""
+    cls = launcher_class(settings.spark_launcher)
+    return create_launcher(settings.spark_launcher, cls.Settings.from_core(settings))
 
 
 def start_core(settings: CoreSettings) -> RunningServer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from provender.core.app import CoreSettings
 from provender.server.logs import configure_logging
@@ -37,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
             print("provender core stop-warm-driver: --launcher-work-dir is required", file=sys.stderr)
             return 2
         from provender.core.launchers.local import LocalLauncher
+        from provender.core.launchers.settings import LocalSettings
 
-        LocalLauncher(settings.launcher_work_dir).stop_warm_driver()
+        LocalLauncher(LocalSettings(work_dir=Path(settings.launcher_work_dir))).stop_warm_driver()
         return 0
     if not settings.postgres_url:
         print("provender core: --postgres-url (or PROVENDER_POSTGRES_URL) is required", file=sys.stderr)

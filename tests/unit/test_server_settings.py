@@ -79,7 +79,8 @@ def test_core_settings_reach_the_launcher(monkeypatch, tmp_path):
     }  # the variable, then the flags
     launcher = _launcher(settings)
     assert (launcher.master_url, launcher.driver_host) == ("spark://m:7077", "10.1.2.3")
-    assert launcher.conf == settings.spark_conf and launcher.packages == settings.spark_packages
+    assert launcher.conf == settings.spark_conf
+    assert launcher.settings.packages == tuple(settings.spark_packages)
     monkeypatch.setenv("PROVENDER_SPARK_WARM_DRIVER", "true")
     local = _launcher(read(CoreSettings, core_parser().parse_args(["--launcher-work-dir", str(tmp_path)])))
     assert (local.name, local.warm) == ("local", True)

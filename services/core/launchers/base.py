@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
+from provender.core.launchers.settings import LauncherSettings
 from provender.kernel.errors import InvalidArgument
 from provender.kernel.jobs.args import JobArgs
 from provender.kernel.jobs.status import JobStatus
@@ -30,6 +31,9 @@ class Launcher(ABC):
     """Runs Spark applications. Implementations register themselves with `register_launcher`."""
 
     name: ClassVar[str]
+    Settings: ClassVar[type[LauncherSettings]]
+    # keyword arguments of the constructor that are objects rather than settings (a k8s API client)
+    runtime_options: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def submit(self, job_id: str, args: JobArgs) -> Launched:
@@ -90,12 +94,17 @@ def launcher_class(name: str) -> type[Launcher]:
     return _REGISTRY[name]
 
 
-def create_launcher(name: str, **settings: Any) -> Launcher:
-    """A launcher by name, with its settings as keyword arguments (InvalidArgument naming a wrong setting)."""
+def create_launcher(name: str, settings: LauncherSettings | None = None, /, **options: Any) -> Launcher:
+    """A launcher by name, with its settings (its `Settings` class) given whole or as keyword options; an
+    unknown option or a wrong value is an InvalidArgument naming it. K8s also takes `api_client=`."""
     cls = launcher_class(name)
-    try:
-        return cls(**settings)
-    except TypeError as e:
+    runtime = {k: options.pop(k) for k in cls.runtime_options if k in options}
+    if settings is None:
+        settings = cls.Settings.from_options(name, options)
+    elif options:
         raise InvalidArgument(
-            f"{name} launcher settings", sorted(settings), f"the settings of {cls.__name__} ({e})"
-        ) from None
+            f"{name} launcher settings", sorted(options), "settings given whole or as options"
+        )
+    if not isinstance(settings, cls.Settings):
+        raise InvalidArgument(f"{name} launcher settings", type(settings).__name__, cls.Settings.__name__)
+    return cls(settings, **runtime)

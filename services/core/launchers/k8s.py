@@ -43,6 +43,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from provender.core.launchers.base import JobStatus, Launched, Launcher, register_launcher
+from provender.core.launchers.settings import K8sSettings
 from provender.kernel.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -70,7 +71,6 @@ TABLE_LABEL = "provender.dev/table"
 # The operator names the driver pod `<name>-driver`, the UI service `<name>-ui-svc` and the UI ingress
 # `<name>-ui-ingress` (DNS-1035 labels, at most 63 characters); 50 leaves room for all of them.
 MAX_NAME_LENGTH = 50
-APPLICATION_DIR = "local:///opt/provender/jobs"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 PLACEHOLDERS = ("name", "main_application_file", "arguments")
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -318,62 +318,42 @@ def _api_message(e: ApiException) -> str:
 class K8sLauncher(Launcher):
     name = "k8s"
 
-    def __init__(
-        self,
-        namespace: str | None = None,
-        job_template: str | Path | None = None,
-        *,
-        api_client: k8s.ApiClient | None = None,
-        kubeconfig: str | Path | None = None,
-        context: str | None = None,
-        in_cluster: bool | None = None,
-        image: str | None = None,
-        service_account: str = "default",
-        spark_version: str | None = None,
-        image_pull_policy: str = "IfNotPresent",
-        conf: dict[str, str] | None = None,
-        application_dir: str = APPLICATION_DIR,
-        cache_ttl_seconds: float = 2.0,
-        request_timeout_seconds: float = 15.0,
-        list_page_size: int = 500,
-    ) -> None:
-        """
-        `namespace`: where the applications are created (PROVENDER_K8S_NAMESPACE); default: the template's, else
-        this pod's, else "default". `job_template`: a SparkApplication template file (PROVENDER_K8S_JOB_TEMPLATE);
-        default: the built-in one, made of `image`, `service_account`, `spark_version`, `image_pull_policy`.
-        The API: `api_client` as given, else `kubeconfig`/`context`, else the pod's service account when in a
-        cluster (`in_cluster`: None decides by KUBERNETES_SERVICE_HOST), else ~/.kube/config.
-        `conf`: Spark properties merged into every application's sparkConf (over the template's).
-        `application_dir`: where the image has the jobs' entry points. `cache_ttl_seconds`: how old the listed
-        statuses may be (0: list on every call).
-        """
-        self.api_client = api_client or self._connect(kubeconfig, context, in_cluster)
+    Settings = K8sSettings
+    runtime_options = ("api_client",)
+
+    def __init__(self, settings: K8sSettings, *, api_client: k8s.ApiClient | None = None) -> None:
+        """`api_client` as given, else one configured as `settings` say."""
+        self.settings = settings
+        api_client = api_client or self._connect(
+            settings.kubeconfig or None, settings.context or None, settings.in_cluster
+        )
+        self.api_client = api_client
         self.api = k8s.CustomObjectsApi(self.api_client)
-        if job_template:
-            path = Path(job_template)
+        if settings.job_template:
+            path = Path(settings.job_template)
             try:
                 self.template = path.read_text()
             except OSError as e:
                 raise InvalidArgument("job_template", str(path), f"a readable template file ({e})") from None
         else:
             self.template = default_template(
-                image or f"provender/provender:{_package_version('provender', 'latest')}",
-                service_account,
-                spark_version or _package_version("pyspark", "4.0.0"),
-                image_pull_policy,
+                settings.image or f"provender/provender:{_package_version('provender', 'latest')}",
+                settings.service_account,
+                settings.spark_version or _package_version("pyspark", "4.0.0"),
+                settings.image_pull_policy,
             )
-        sample = self._parse_template("template-check", [""], f"{application_dir}/ingestion.py")
-        self.namespace = namespace or self._default_namespace(sample)
+        self.application_dir = settings.application_dir.rstrip("/")
+        sample = self._parse_template("template-check", [""], f"{self.application_dir}/ingestion.py")
+        self.namespace = settings.namespace or self._default_namespace(sample)
         if sample["metadata"].get("namespace") not in (None, self.namespace):
             log.warning(
                 "the job template's namespace is replaced by the launcher's",
                 extra={"template_namespace": sample["metadata"]["namespace"], "namespace": self.namespace},
             )
-        self.conf = {str(k): str(v) for k, v in (conf or {}).items()}
-        self.application_dir = application_dir.rstrip("/")
-        self.cache_ttl_seconds = cache_ttl_seconds
-        self.timeout = request_timeout_seconds
-        self.page_size = list_page_size
+        self.conf = dict(settings.conf)
+        self.cache_ttl_seconds = settings.cache_ttl_seconds
+        self.timeout = settings.request_timeout_seconds
+        self.page_size = settings.list_page_size
         self._lock = threading.Lock()  # guards the caches; held through a LIST so concurrent callers share it
         self._listed: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
         self._cancelled: set[tuple[str, str]] = set()
@@ -455,6 +435,9 @@ class K8sLauncher(Launcher):
         )
         for role in ("driver", "executor"):
             _mapping(spec[role], "labels", f"spec.{role}.labels").update(labels)
+        if self.settings.jars:
+            deps = _mapping(spec, "deps", "spec.deps")
+            deps["jars"] = [*(deps.get("jars") or []), *self.settings.jars]
         return app
 
     # --- Launcher ---

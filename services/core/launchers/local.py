@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from provender.core.launchers.base import register_launcher
+from provender.core.launchers.settings import LocalSettings
 from provender.core.launchers.spark_submit import ProcessHandle, SparkSubmitLauncher, _start_ticks
 from provender.kernel.jobs import report as job_report
 from provender.kernel.jobs.args import JobArgs, warm_driver_path
@@ -30,21 +31,17 @@ from provender.kernel.jobs.folder import WARM_DRIVER_FOLDER, JobFolder, WarmDriv
 class LocalLauncher(SparkSubmitLauncher):
     name = "local"
 
-    def __init__(
-        self,
-        work_dir: str | Path,
-        master: str = "local[*]",
-        warm: bool = False,
-        warm_idle_seconds: float = 900.0,
-        **settings: object,
-    ) -> None:
-        super().__init__(work_dir, **settings)  # type: ignore[arg-type]
-        self.master = master
-        self.warm = warm
-        self.warm_idle_seconds = warm_idle_seconds
+    Settings = LocalSettings
+    settings: LocalSettings
+
+    def __init__(self, settings: LocalSettings) -> None:
+        super().__init__(settings)
+        self.master = settings.master
+        self.warm = settings.warm
+        self.warm_idle_seconds = settings.warm_idle_seconds
         self.warm_folder = self.work_dir / WARM_DRIVER_FOLDER
         self.driver_files = WarmDriverFolder(self.warm_folder)
-        if warm:
+        if self.warm:
             self._adopt()
 
     def master_args(self) -> list[str]:

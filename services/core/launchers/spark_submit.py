@@ -15,15 +15,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from abc import abstractmethod
 from dataclasses import asdict, dataclass
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from provender.core.launchers.base import JobStatus, Launched, Launcher
+from provender.core.launchers.settings import SparkSubmitSettings
 from provender.kernel.errors import FailedPrecondition, InvalidArgument
 from provender.kernel.jobs import report as job_report
 from provender.kernel.jobs.args import JobArgs, application_path
@@ -94,27 +94,18 @@ def _start_ticks(pid: int) -> int | None:
 class SparkSubmitLauncher(Launcher):
     """spark-submit as a subprocess; subclasses say which master and settings it gets."""
 
-    def __init__(
-        self,
-        work_dir: str | Path,
-        spark_home: str | Path | None = None,
-        python: str | None = None,
-        conf: dict[str, str] | None = None,
-        packages: list[str] | None = None,
-        cancel_grace_seconds: float = 10.0,
-    ) -> None:
-        """`conf`: extra --conf settings (e.g. spark.hadoop.fs.s3a.endpoint for an S3-compatible store);
-        `packages`: Maven coordinates for --packages (e.g. org.apache.hadoop:hadoop-aws:<Spark's Hadoop version>,
-        which s3:// sources need)."""
-        self.work_dir = Path(work_dir).absolute()
-        self.spark_home = Path(spark_home) if spark_home else find_spark_home()
+    Settings: ClassVar[type[SparkSubmitSettings]] = SparkSubmitSettings
+
+    def __init__(self, settings: SparkSubmitSettings) -> None:
+        self.settings = settings
+        self.work_dir = settings.work_dir
+        self.spark_home = settings.spark_home or find_spark_home()
         self.spark_submit = self.spark_home / "bin" / "spark-submit"
         if not self.spark_submit.is_file():
             raise InvalidArgument("spark_home", str(self.spark_home), "a Spark folder with bin/spark-submit")
-        self.python = python or sys.executable
-        self.conf = dict(conf or {})
-        self.packages = list(packages or [])
-        self.cancel_grace_seconds = cancel_grace_seconds
+        self.python = settings.python
+        self.conf = dict(settings.conf)
+        self.cancel_grace_seconds = settings.cancel_grace_seconds
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     @abstractmethod
@@ -142,8 +133,10 @@ class SparkSubmitLauncher(Launcher):
         """spark-submit with this launcher's master, packages and settings (then `conf`), for `application`
         (the program and its arguments)."""
         command = [str(self.spark_submit), *self.master_args(), "--name", name]
-        if self.packages:
-            command += ["--packages", ",".join(self.packages)]
+        if self.settings.packages:
+            command += ["--packages", ",".join(self.settings.packages)]
+        if self.settings.jars:
+            command += ["--jars", ",".join(self.settings.jars)]
         for key, value in (self.default_conf() | self.conf | conf).items():
             command += ["--conf", f"{key}={value}"]
         return [*command, *application]

@@ -7,36 +7,24 @@ interpreter the executors start (it must exist on the workers, with provender in
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 from provender.core.launchers.base import register_launcher
+from provender.core.launchers.settings import StandaloneSettings
 from provender.core.launchers.spark_submit import SparkSubmitLauncher
-from provender.kernel.errors import InvalidArgument
-
-_MASTER = re.compile(r"^spark://[^/\s:]+:\d+(,[^/\s:]+:\d+)*$")
 
 
 @register_launcher
 class StandaloneLauncher(SparkSubmitLauncher):
     name = "standalone"
 
-    def __init__(
-        self,
-        work_dir: str | Path,
-        master_url: str,
-        driver_host: str = "",
-        total_executor_cores: int = 0,
-        executor_memory: str = "",
-        **settings: object,
-    ) -> None:
-        if not _MASTER.match(master_url or ""):
-            raise InvalidArgument("master_url", master_url, "a standalone master URL spark://host:port")
-        super().__init__(work_dir, **settings)  # type: ignore[arg-type]
-        self.master_url = master_url
-        self.driver_host = driver_host
-        self.total_executor_cores = total_executor_cores
-        self.executor_memory = executor_memory
+    Settings = StandaloneSettings
+    settings: StandaloneSettings
+
+    def __init__(self, settings: StandaloneSettings) -> None:
+        super().__init__(settings)
+        self.master_url = settings.master_url
+        self.driver_host = settings.driver_host
+        self.total_executor_cores = settings.total_executor_cores
+        self.executor_memory = settings.executor_memory
 
     def master_args(self) -> list[str]:
         args = ["--master", self.master_url, "--deploy-mode", "client"]
