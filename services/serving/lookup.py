@@ -1,11 +1,9 @@
 """Online lookups: validate a request, read every row of every table in one Redis round trip, decide statuses.
 
-The status rules (docs/protocol.md, ServingService), per entity row and feature:
-- absent from the store → NOT_FOUND; stored with another type than the spec's → NOT_FOUND;
-- the table has a max_age and (the row's timestamp, or now when unset) minus the stored event time is more than
-  max_age → OUTSIDE_MAX_AGE (a row without `_ts:<table>` counts as written at the epoch);
-- stored but unset (an empty Value) → NULL_VALUE;
-- else the value, as the bytes Redis holds, and PRESENT.
+The status rules are stated one value at a time in provender.kernel.online.status (docs/protocol.md): absent or
+of another type → NOT_FOUND; older than the table's max_age → OUTSIDE_MAX_AGE; unset → NULL_VALUE; else PRESENT.
+Here they are applied to a whole request at once: a fast path for the common case (every value there, canonical
+and fresh), then value by value with the kernel's `status_of` for stored bytes that are not canonical.
 Values that are not returned are empty Values (b""). Stored bytes are never decoded unless they are not in
 canonical form (the type check is a prefix check of the oneof tag).
 """
@@ -19,18 +17,15 @@ from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import NamedTuple
 
-from google.protobuf.message import DecodeError
-
 from provender.kernel.errors import InvalidArgument
 from provender.kernel.online.layout import (
     VALUE_TAG,
     KeyEncoder,
     decode_timestamp_ns,
     feature_field,
-    stored_value_type,
     ts_field,
 )
-from provender.kernel.online.status import FieldStatus
+from provender.kernel.online.status import FieldStatus, status_of
 from provender.kernel.value_types import ValueType
 from provender.serving.metrics import ServingMetrics
 from provender.serving.redis_store import Command, FieldSet, RedisStore
@@ -262,7 +257,7 @@ class OnlineLookup:
             base = r * n_groups
             if aged:
                 ref = row.timestamp_ns or now
-                for ti, gi, fi, max_age in aged:
+                for ti, gi, fi, max_age in aged:  # kernel.online.status.outside_max_age, inline
                     outside[ti] = ref - time_of(replies[base + gi][fi]) > max_age
             for gi, fi, tag, vt, ti in slots:
                 raw = replies[base + gi][fi]
@@ -277,7 +272,7 @@ class OnlineLookup:
                         add_status(PRESENT)
                         add_value(raw)
                 else:
-                    status = _uncommon_status(raw, vt, outside[ti])
+                    status = int(status_of(raw, vt, outside[ti]))
                     add_status(status)
                     add_value(raw if status == PRESENT else b"")
         return values, statuses, statuses.count(PRESENT) == len(statuses)
@@ -338,20 +333,6 @@ class OnlineLookup:
             metrics.not_found.labels(project, table).inc(n)
         for table, n in outside.items():
             metrics.outside_max_age.labels(project, table).inc(n)
-
-
-def _uncommon_status(raw: bytes, value_type: ValueType, outside: bool) -> int:
-    """The status of stored bytes that do not start with the expected tag: a null, another type, or a Value
-    not in canonical form (decoded to learn its type)."""
-    try:
-        got = stored_value_type(raw)
-    except DecodeError:
-        return NOT_FOUND
-    if got is not None and got is not value_type:
-        return NOT_FOUND
-    if outside:
-        return OUTSIDE_MAX_AGE
-    return PRESENT if got is not None else NULL_VALUE
 
 
 def _tag_range(tag: bytes) -> tuple[bytes, bytes] | None:

@@ -1,5 +1,6 @@
-"""OnlineLookup's status rules against a plain per-value statement of them, on generated stored bytes: the
-vectorized fast path (every value present and of its type) and the per-value path must agree with it."""
+"""OnlineLookup's statuses against the kernel's one-value statement of the rules (kernel/online/status.py), on
+generated stored bytes: the vectorized fast path (every value present and of its type) and the per-value path
+must agree with it; and the statement itself against the rules as docs/protocol.md words them."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ from provender.kernel.online.layout import (
     encode_timestamp_ns,
     encode_value,
     feature_field,
-    stored_value_type,
     ts_field,
 )
+from provender.kernel.online.status import outside_max_age, status_of
 from provender.kernel.value_types import ValueType
 from provender.serving.lookup import (
     EntityRow,
@@ -84,20 +85,9 @@ def entity_values(e: int, g: int) -> dict[str, bytes]:
 
 
 def expected_status(raw: bytes | None, vt: ValueType, outside: bool) -> tuple[int, bytes]:
-    """The rules of docs/protocol.md, one value at a time."""
-    if raw is None:
-        return FieldStatus.NOT_FOUND, b""
-    try:
-        got = stored_value_type(raw)
-    except Exception:
-        return FieldStatus.NOT_FOUND, b""
-    if got is not None and got is not vt:
-        return FieldStatus.NOT_FOUND, b""
-    if outside:
-        return FieldStatus.OUTSIDE_MAX_AGE, b""
-    if got is None:
-        return FieldStatus.NULL_VALUE, b""
-    return FieldStatus.PRESENT, raw
+    """The kernel's rule for one value, and the value a response carries with it."""
+    status = status_of(raw, vt, outside)
+    return status, raw if status == FieldStatus.PRESENT and raw is not None else b""
 
 
 stored = st.one_of(
@@ -148,13 +138,9 @@ def test_statuses_follow_the_rules(case) -> None:
             spec = TABLES[table]
             key = KeyEncoder(PROJECT, spec.entities).encode([row.fields[n] for n in spec.entities])
             h = hashes.get(key, {})
-            outside = False
-            if spec.max_age_ns:
-                ts = h.get(ts_field(table))
-                written = 0
-                if ts is not None:
-                    written = decode_timestamp_ns(ts)
-                outside = (row.timestamp_ns or NOW) - written > spec.max_age_ns
+            ts = h.get(ts_field(table))
+            written = None if ts is None else decode_timestamp_ns(ts)
+            outside = outside_max_age(row.timestamp_ns or NOW, written, spec.max_age_ns)
             status, value = expected_status(h.get(feature_field(table, name)), spec.features[name], outside)
             want_statuses.append(int(status))
             want_values.append(value)
@@ -215,3 +201,20 @@ def test_type_checks_by_tag() -> None:
     one = _type_checks([f, f])
     assert one is not None and one[0][0] is None  # one tag: a single check over every value
     assert not _all_of_type([None], 1, _type_checks([f]) or [])
+
+
+def test_the_kernel_statement_reads_as_the_protocol_words_it() -> None:
+    """docs/protocol.md's status table, row by row."""
+    five = encode_value(5, ValueType.INT64)
+    assert status_of(None, ValueType.INT64, False) == FieldStatus.NOT_FOUND  # absent
+    assert status_of(b"\xff\xff", ValueType.INT64, False) == FieldStatus.NOT_FOUND  # not a Value
+    assert status_of(encode_value("x", ValueType.STRING), ValueType.INT64, False) == FieldStatus.NOT_FOUND
+    assert status_of(five, ValueType.INT64, True) == FieldStatus.OUTSIDE_MAX_AGE
+    assert status_of(b"", ValueType.INT64, True) == FieldStatus.OUTSIDE_MAX_AGE  # unset but too old
+    assert status_of(b"", ValueType.INT64, False) == FieldStatus.NULL_VALUE
+    assert status_of(five, ValueType.INT64, False) == FieldStatus.PRESENT
+    # max_age: strictly older than it expires; no max_age never does; no _ts: field is the epoch
+    assert not outside_max_age(NOW, NOW - 60 * SECOND, 60 * SECOND)
+    assert outside_max_age(NOW, NOW - 60 * SECOND - 1, 60 * SECOND)
+    assert not outside_max_age(NOW, None, 0)
+    assert outside_max_age(NOW, None, 3600 * SECOND)
