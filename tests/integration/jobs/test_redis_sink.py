@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from provender.jobs import ingestion, redis_sink
+from provender.jobs import ingestion, online_write, redis_sink
 from provender.jobs.redis_sink import EncodedRows, RedisSink
 from provender.kernel.jobs.args import Column, IngestionJobArgs, JobSource, JobTable, to_file_url
 from provender.kernel.online import layout as rl
@@ -49,7 +49,7 @@ def _row(user: str, i: int, event_ns: int) -> dict:
         "score": None if i % 7 == 0 else i / 8,
         "tags": None if i % 4 == 0 else [f"x{i}"] * (i % 3),
         "n": i * 1000,
-        ingestion.EVENT_NS: event_ns,
+        online_write.EVENT_NS: event_ns,
     }
 
 
@@ -60,8 +60,8 @@ SOURCE_SCHEMA = pa.schema(
 
 
 def _encoded(rows: list[dict], table: JobTable = TABLE) -> EncodedRows:
-    batch = pa.Table.from_pylist(rows, schema=pa.schema([*COLUMNS, (ingestion.EVENT_NS, pa.int64())]))
-    return ingestion.encode_rows(batch, ingestion.encode_keys(batch, PROJECT, table), table)
+    batch = pa.Table.from_pylist(rows, schema=pa.schema([*COLUMNS, (online_write.EVENT_NS, pa.int64())]))
+    return online_write.encode_rows(batch, online_write.encode_keys(batch, PROJECT, table), table)
 
 
 def _expected(rows: list[dict], table: JobTable = TABLE) -> dict[bytes, tuple[dict[bytes, bytes], int]]:
@@ -71,10 +71,10 @@ def _expected(rows: list[dict], table: JobTable = TABLE) -> dict[bytes, tuple[di
         fields = rl.table_row_fields(
             table.name,
             {f.name: (r[f.name], f.value_type) for f in table.features},
-            r[ingestion.EVENT_NS],
+            r[online_write.EVENT_NS],
             table.max_age_seconds,
         )
-        expiry = rl.expiry_ns(r[ingestion.EVENT_NS], table.max_age_seconds)
+        expiry = rl.expiry_ns(r[online_write.EVENT_NS], table.max_age_seconds)
         out[key] = (fields, -(-expiry // 1_000_000_000) if table.max_age_seconds else -1)
     return out
 
@@ -166,14 +166,14 @@ def test_older_rows_never_overwrite_within_one_call_and_across_batches(
 def test_ingestion_into_a_cluster_batches_by_slot_and_keeps_the_write_rule(
     spark, versioned_redis_cluster, versioned_cluster_client, tmp_path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(ingestion, "WRITE_SLICE_ROWS", 50)  # several slices (batches) per partition
+    monkeypatch.setattr(online_write, "WRITE_SLICE_ROWS", 50)  # several slices (batches) per partition
     users = _users(400)
     when = NOW - timedelta(hours=3)
 
     def source(rows: list[dict], name: str) -> JobTable:
         folder = tmp_path / name
         folder.mkdir()
-        columns = [{k: v for k, v in r.items() if k != ingestion.EVENT_NS} for r in rows]
+        columns = [{k: v for k, v in r.items() if k != online_write.EVENT_NS} for r in rows]
         pq.write_table(pa.Table.from_pylist(columns, schema=SOURCE_SCHEMA), folder / "part-0.parquet")
         src = JobSource(to_file_url(folder), "event_timestamp", created_timestamp_column="created")
         return dataclasses.replace(TABLE, batch_source=src)
@@ -256,12 +256,12 @@ def _fields(rows: list[tuple[JobTable, dict]]) -> dict[bytes, bytes]:
     out: dict[bytes, bytes] = {}
     for table, r in rows:
         values = {f.name: (r[f.name], f.value_type) for f in table.features}
-        out |= rl.table_row_fields(table.name, values, r[ingestion.EVENT_NS], table.max_age_seconds)
+        out |= rl.table_row_fields(table.name, values, r[online_write.EVENT_NS], table.max_age_seconds)
     return out
 
 
 def _expire_at(table: JobTable, row: dict) -> int:
-    return -(-rl.expiry_ns(row[ingestion.EVENT_NS], table.max_age_seconds) // 1_000_000_000)
+    return -(-rl.expiry_ns(row[online_write.EVENT_NS], table.max_age_seconds) // 1_000_000_000)
 
 
 def test_a_key_expires_at_the_latest_of_its_tables_expiries(versioned_redis, versioned_redis_server) -> None:
