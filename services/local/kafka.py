@@ -162,7 +162,7 @@ class EmbeddedKafka:
 
     def config(self) -> dict[str, str]:
         """server.properties: single-node KRaft on loopback, every internal topic with one replica and one
-        partition, few threads, topics created on first use."""
+        partition, few threads, topics created on first use, messages kept whatever their timestamps."""
         return {
             "process.roles": "broker,controller",
             "node.id": str(_NODE_ID),
@@ -174,6 +174,9 @@ class EmbeddedKafka:
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "log.dirs": str(self.storage_dir),
             "auto.create.topics.enable": "true",
+            # Kept until deleted: retention goes by the records' timestamps, and a replay of historical feature
+            # data (timestamps weeks old) would otherwise vanish at the first retention check, 30 s after start.
+            "log.retention.ms": "-1",
             "num.partitions": "1",
             "default.replication.factor": "1",
             "min.insync.replicas": "1",
