@@ -98,7 +98,8 @@ def _cluster_id() -> str:
             return text
 
 
-# log4j2 (Kafka 4 logs with it): everything to stdout, which start() sends to <data_dir>/kafka.log.
+# log4j2 (Kafka 4 logs with it): everything to stdout, which start() sends to <data_dir>/kafka.log; not the dump of
+# every configuration value at each start (server.properties is beside the log).
 _LOG4J2 = """\
 status = warn
 appender.out.type = Console
@@ -111,6 +112,8 @@ logger.request.name = kafka.request.logger
 logger.request.level = WARN
 logger.state.name = state.change.logger
 logger.state.level = WARN
+logger.config.name = org.apache.kafka.common.config.AbstractConfig
+logger.config.level = WARN
 """
 
 
@@ -203,11 +206,12 @@ class EmbeddedKafka:
         request; raise KafkaNotAvailable, with the end of its log, if it exits or does not answer in `timeout` s."""
         if self.is_running():
             return self
+        deadline = time.monotonic() + timeout
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text("".join(f"{k}={v}\n" for k, v in self.config().items()))
         (self.data_dir / "log4j2.properties").write_text(_LOG4J2)
         if not (self.storage_dir / "meta.properties").exists():
-            self._format(timeout)
+            self._format(deadline - time.monotonic())  # a couple of seconds, the first time only
         with self.log_file.open("ab") as out:
             self._process = subprocess.Popen(
                 [*self._java_command(), "kafka.Kafka", str(self.config_file)],
@@ -217,7 +221,7 @@ class EmbeddedKafka:
                 cwd=self.data_dir,
             )
         try:
-            self._wait_ready(timeout)
+            self._wait_ready(deadline, timeout)
         except BaseException:
             self.stop()
             raise
@@ -277,11 +281,10 @@ class EmbeddedKafka:
         if done.returncode != 0:
             raise KafkaNotAvailable(self._failure(f"formatting its storage failed (exit {done.returncode})"))
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self, deadline: float, timeout: float) -> None:
         from confluent_kafka import KafkaException
         from confluent_kafka.admin import AdminClient
 
-        deadline = time.monotonic() + timeout
         admin = None
         last: object = "the port never opened"
         while True:
