@@ -1,7 +1,7 @@
 """The arguments of the Spark applications, as JSON: what a launcher passes on the `spark-submit` command line.
 
 Core builds these from the registry (table specs) and the JobService request; the launchers pass them through
-unchanged; the applications (ingestion.py, retrieval.py) parse them with `from_json`. Every validation error
+unchanged; the applications (ingestion.py, retrieval.py, stream_ingestion.py) parse them with `from_json`. Every validation error
 is an InvalidArgument naming the field, the value and what is accepted.
 """
 
@@ -286,6 +286,149 @@ class IngestionJobArgs(_JsonArgs):
         )
 
 
+STREAM_FORMATS = ("avro", "json", "proto")
+# JSON messages have no place in Feast 0.9's StreamFormat: a ProtoFormat of this class path stands for them.
+JSON_CLASS_PATH = "json"
+STARTING_OFFSETS = ("earliest", "latest")
+
+
+@dataclass(frozen=True)
+class KafkaJobSource:
+    """A table's stream source: a Kafka topic whose messages are Avro (schemaless binary, the writer's schema
+    given as JSON), JSON objects, or protobuf (a message class importable in the job's environment); the event
+    time is a field of the message. `field_mapping` renames message fields to entity and feature names."""
+
+    bootstrap_servers: str
+    topic: str
+    message_format: str
+    event_timestamp_column: str
+    schema_json: str = ""
+    class_path: str = ""
+    created_timestamp_column: str = ""
+    field_mapping: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.bootstrap_servers:
+            raise InvalidArgument(
+                "stream_source.bootstrap_servers", self.bootstrap_servers, "host:port[,...]"
+            )
+        if not self.topic:
+            raise InvalidArgument("stream_source.topic", self.topic, "a Kafka topic name")
+        if self.message_format not in STREAM_FORMATS:
+            raise InvalidArgument(
+                "stream_source.message_format", self.message_format, " or ".join(STREAM_FORMATS)
+            )
+        if self.message_format == "avro" and not self.schema_json:
+            raise InvalidArgument("stream_source.schema_json", "", "the Avro schema of the messages, as JSON")
+        if self.message_format == "proto" and "." not in self.class_path:
+            raise InvalidArgument("stream_source.class_path", self.class_path, "a class path module.Message")
+        if not self.event_timestamp_column:
+            raise InvalidArgument(
+                "stream_source.event_timestamp_column", "", "the message field of event time"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bootstrap_servers": self.bootstrap_servers,
+            "topic": self.topic,
+            "message_format": self.message_format,
+            "schema_json": self.schema_json,
+            "class_path": self.class_path,
+            "event_timestamp_column": self.event_timestamp_column,
+            "created_timestamp_column": self.created_timestamp_column,
+            "field_mapping": dict(self.field_mapping),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> KafkaJobSource:
+        if not isinstance(data, dict):
+            raise InvalidArgument(where, data, "an object with bootstrap_servers, topic and message_format")
+        mapping = data.get("field_mapping", {}) or {}
+        if not isinstance(mapping, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and k and v for k, v in mapping.items()
+        ):
+            raise InvalidArgument(f"{where}.field_mapping", mapping, "an object of message field -> name")
+        return cls(
+            bootstrap_servers=_str(data, "bootstrap_servers", where),
+            topic=_str(data, "topic", where),
+            message_format=_str(data, "message_format", where).lower(),
+            event_timestamp_column=_str(data, "event_timestamp_column", where),
+            schema_json=_str(data, "schema_json", where, ""),
+            class_path=_str(data, "class_path", where, ""),
+            created_timestamp_column=_str(data, "created_timestamp_column", where, ""),
+            field_mapping=dict(mapping),
+        )
+
+
+@dataclass(frozen=True)
+class StreamIngestionJobArgs(_JsonArgs):
+    """Stream→online ingestion of one table, running until cancelled: every `trigger_seconds` the new messages
+    are decoded, validated (the invalid and undecodable to dead letters) and written with the write rule.
+    `checkpoint_location` is stable for the table and its spec hash, so a restarted job resumes at its committed
+    offsets; `starting_offsets` applies only to a job without a checkpoint."""
+
+    KIND: ClassVar[str] = "stream_to_online_ingestion"
+
+    project: str
+    table: JobTable
+    source: KafkaJobSource
+    redis_url: str
+    checkpoint_location: str
+    dead_letter_location: str
+    trigger_seconds: float = 1.0
+    starting_offsets: str = "earliest"
+    metrics_port: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.trigger_seconds > 0:
+            raise InvalidArgument("trigger_seconds", self.trigger_seconds, "more than 0 seconds")
+        if self.starting_offsets not in STARTING_OFFSETS:
+            raise InvalidArgument("starting_offsets", self.starting_offsets, " or ".join(STARTING_OFFSETS))
+        if not 0 <= self.metrics_port < 65536:
+            raise InvalidArgument("metrics_port", self.metrics_port, "a TCP port (0: none)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "table": self.table.to_dict(),
+            "source": self.source.to_dict(),
+            "redis_url": self.redis_url,
+            "checkpoint_location": self.checkpoint_location,
+            "dead_letter_location": self.dead_letter_location,
+            "trigger_seconds": self.trigger_seconds,
+            "starting_offsets": self.starting_offsets,
+            "metrics_port": self.metrics_port,
+        }
+
+    @classmethod
+    def from_json(cls, text: str) -> StreamIngestionJobArgs:
+        data = _load(text, cls.KIND)
+        redis_url = _str(data, "redis_url", "args")
+        if not redis_url:
+            raise InvalidArgument(
+                "args.redis_url", redis_url, "redis://host:port, rediss://... or host:port,..."
+            )
+        trigger = data.get("trigger_seconds", 1.0)
+        if not isinstance(trigger, int | float) or isinstance(trigger, bool):
+            raise InvalidArgument("args.trigger_seconds", trigger, "a number of seconds")
+        port = data.get("metrics_port", 0)
+        if not isinstance(port, int) or isinstance(port, bool):
+            raise InvalidArgument("args.metrics_port", port, "a TCP port number")
+        return cls(
+            project=_str(data, "project", "args", "default") or "default",
+            table=JobTable.from_dict(_require(data, "table", "args"), "args.table"),
+            source=KafkaJobSource.from_dict(_require(data, "source", "args"), "args.source"),
+            redis_url=redis_url,
+            checkpoint_location=_url(_str(data, "checkpoint_location", "args"), "args.checkpoint_location"),
+            dead_letter_location=_url(
+                _str(data, "dead_letter_location", "args"), "args.dead_letter_location"
+            ),
+            trigger_seconds=float(trigger),
+            starting_offsets=_str(data, "starting_offsets", "args", "earliest"),
+            metrics_port=port,
+        )
+
+
 @dataclass(frozen=True)
 class FeatureSelection:
     """The features of one table a retrieval asks for."""
@@ -360,11 +503,12 @@ class RetrievalJobArgs(_JsonArgs):
         )
 
 
-JobArgs = IngestionJobArgs | RetrievalJobArgs
+JobArgs = IngestionJobArgs | RetrievalJobArgs | StreamIngestionJobArgs
 
 _APPLICATIONS: dict[str, str] = {
     IngestionJobArgs.KIND: "ingestion.py",
     RetrievalJobArgs.KIND: "retrieval.py",
+    StreamIngestionJobArgs.KIND: "stream_ingestion.py",
 }
 
 
@@ -413,4 +557,6 @@ def parse_job_args(text: str) -> JobArgs:
         return IngestionJobArgs.from_json(text)
     if kind == RetrievalJobArgs.KIND:
         return RetrievalJobArgs.from_json(text)
+    if kind == StreamIngestionJobArgs.KIND:
+        return StreamIngestionJobArgs.from_json(text)
     raise InvalidArgument("job arguments.kind", kind, " or ".join(repr(k) for k in _APPLICATIONS))

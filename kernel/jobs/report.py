@@ -1,7 +1,8 @@
 """How a Spark application reports its outcome on its output, and how a launcher reads it back from the log.
 
 A job prints one line `PROVENDER_JOB_SUMMARY {json}` when it succeeds, and one line `PROVENDER_JOB_ERROR <message>`
-before exiting non-zero when it fails on purpose. Launchers read the log: the error line, else the last
+before exiting non-zero when it fails on purpose; a stream job, which runs until cancelled, prints one line
+`PROVENDER_STREAM_PROGRESS {json}` per micro-batch instead of a summary (the latest is its report). Launchers read the log: the error line, else the last
 meaningful lines (a Python exception, Spark ERROR lines), become the job's error_message.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 from provender.kernel.errors import ProvenderError
 
 SUMMARY_PREFIX = "PROVENDER_JOB_SUMMARY "
+PROGRESS_PREFIX = "PROVENDER_STREAM_PROGRESS "
 ERROR_PREFIX = "PROVENDER_JOB_ERROR "
 MAX_MESSAGE = 2000
 
@@ -61,14 +63,23 @@ def read_tail(log: Path, max_bytes: int = 256_000) -> list[str]:
         return []
 
 
-def find_summary(log: Path) -> dict[str, Any] | None:
+def print_progress(progress: dict[str, Any]) -> None:
+    print(PROGRESS_PREFIX + json.dumps(progress, sort_keys=True), flush=True)
+
+
+def _latest(log: Path, prefix: str) -> dict[str, Any] | None:
     for line in reversed(read_tail(log)):
-        if line.startswith(SUMMARY_PREFIX):
+        if line.startswith(prefix):
             try:
-                return json.loads(line[len(SUMMARY_PREFIX) :])
+                return json.loads(line[len(prefix) :])
             except json.JSONDecodeError:
                 return None
     return None
+
+
+def find_summary(log: Path) -> dict[str, Any] | None:
+    """A finished job's summary line; for a stream job, its latest progress line."""
+    return _latest(log, SUMMARY_PREFIX) or _latest(log, PROGRESS_PREFIX)
 
 
 def failure_reason(log: Path, max_lines: int = 5) -> str:

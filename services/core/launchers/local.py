@@ -23,7 +23,7 @@ from provender.core.launchers.base import register_launcher
 from provender.core.launchers.settings import LocalSettings
 from provender.core.launchers.spark_submit import ProcessHandle, SparkSubmitLauncher, _start_ticks
 from provender.kernel.jobs import report as job_report
-from provender.kernel.jobs.args import JobArgs, warm_driver_path
+from provender.kernel.jobs.args import JobArgs, StreamIngestionJobArgs, warm_driver_path
 from provender.kernel.jobs.folder import WARM_DRIVER_FOLDER, JobFolder, WarmDriverFolder, write_atomic
 
 
@@ -58,7 +58,9 @@ class LocalLauncher(SparkSubmitLauncher):
     # --- the warm driver ---
 
     def start_job(self, job_id: str, folder: Path, args_file: Path, args: JobArgs) -> ProcessHandle:
-        if not self.warm:
+        if not self.warm or isinstance(
+            args, StreamIngestionJobArgs
+        ):  # a stream runs for days: its own driver
             return super().start_job(job_id, folder, args_file, args)
         with JobFolder(folder).log.open("a") as log:
             log.write(f"queued for the warm Spark driver in {self.warm_folder}\n")

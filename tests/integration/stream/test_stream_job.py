@@ -1,0 +1,239 @@
+"""The stream ingestion job as Core runs it (the local launcher's spark-submit, with the Kafka and Avro jars), on
+a real Kafka broker and a real Redis: Avro messages as Feast 0.9's producers write them appear online with their
+exact values; messages that do not decode or validate become dead letters while the stream goes on; a job
+killed while messages keep coming and started again resumes from its checkpoint, losing none."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from provender.core.launchers.base import JobStatus, create_launcher
+from provender.kernel.jobs import report as job_report
+from provender.kernel.jobs.args import Column, JobSource, JobTable, KafkaJobSource, StreamIngestionJobArgs, to_file_url
+from provender.kernel.online import layout as rl
+from provender.kernel.value_types import ValueType
+from provender.local.kafka import KafkaNotAvailable, spark_kafka_jars
+
+from ..jobs.conftest import dump_redis
+from .conftest import missing
+
+PROJECT = "streams"
+SCHEMA = {
+    "type": "record",
+    "name": "DriverTrip",
+    "fields": [
+        {"name": "driver_id", "type": ["null", "long"]},
+        {"name": "trips_today", "type": "int"},
+        {"name": "rating", "type": "float"},
+        {"name": "event_timestamp", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+    ],
+}
+TABLE = JobTable(
+    name="driver_trips",
+    entities=(Column("driver_id", ValueType.INT64),),
+    features=(Column("trips_today", ValueType.INT32), Column("avg_rating", ValueType.FLOAT)),
+    batch_source=JobSource(file_url="file:///not/read/by/streams", event_timestamp_column="event_timestamp"),
+)
+T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
+STARTUP_SECONDS = 180  # spark-submit, the JVM and the first micro-batch on a loaded 2-core machine
+FRESHNESS_BOUND_SECONDS = 20  # trigger (1 s) + a micro-batch: what a running job must keep to
+
+
+@pytest.fixture(scope="module")
+def jars() -> list[str]:
+    try:
+        return [str(j) for j in spark_kafka_jars()]
+    except KafkaNotAvailable as e:
+        missing(str(e))
+        raise
+
+
+@pytest.fixture
+def launcher(tmp_path, jars):
+    return create_launcher("local", work_dir=tmp_path / "jobs", master="local[2]", jars=jars)
+
+
+def avro(record: dict) -> bytes:
+    import fastavro
+
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, fastavro.parse_schema(SCHEMA), record)
+    return out.getvalue()
+
+
+def trip(driver: int | None, trips: int, rating: float, seconds: int) -> dict:
+    return {
+        "driver_id": driver,
+        "trips_today": trips,
+        "rating": rating,
+        "event_timestamp": int((T0.timestamp() + seconds) * 1_000_000),
+    }
+
+
+def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    for value in values:
+        producer.produce(topic, value=value)
+    assert producer.flush(30) == 0
+
+
+def stream_args(bootstrap: str, topic: str, tmp_path: Path, **kw) -> StreamIngestionJobArgs:
+    source = KafkaJobSource(
+        bootstrap_servers=bootstrap,
+        topic=topic,
+        message_format="avro",
+        event_timestamp_column="event_timestamp",
+        schema_json=json.dumps(SCHEMA),
+        field_mapping={"rating": "avg_rating"},
+    )
+    return StreamIngestionJobArgs(
+        project=PROJECT,
+        table=TABLE,
+        source=source,
+        redis_url=kw.pop("redis_url"),
+        checkpoint_location=to_file_url(tmp_path / "checkpoints" / topic),
+        dead_letter_location=to_file_url(tmp_path / "dead-letter" / topic),
+        trigger_seconds=1.0,
+        **kw,
+    )
+
+
+def expected(trips: list[dict]) -> dict[bytes, tuple[dict[bytes, bytes], int]]:
+    """Redis after these messages: the latest of each driver (by event time), no expiry (no max_age)."""
+    latest: dict[int, dict] = {}
+    for t in trips:
+        if t["driver_id"] is not None and (
+            t["driver_id"] not in latest or t["event_timestamp"] > latest[t["driver_id"]]["event_timestamp"]
+        ):
+            latest[t["driver_id"]] = t
+    out = {}
+    for driver, t in latest.items():
+        key = rl.entity_key(PROJECT, {"driver_id": rl.encode_value(driver, ValueType.INT64)})
+        features = {"trips_today": (t["trips_today"], ValueType.INT32), "avg_rating": (t["rating"], ValueType.FLOAT)}
+        out[key] = (rl.table_row_fields(TABLE.name, features, t["event_timestamp"] * 1000), -1)
+    return out
+
+
+def wait_for(redis, want, launcher, handle: str, timeout: float) -> float:
+    """Seconds until Redis holds exactly `want`; fails with the job's state and log tail when it does not."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if dump_redis(redis) == want:
+            return time.monotonic() - began
+        state, message = launcher.status(handle)
+        assert state is JobStatus.RUNNING, f"the stream job is {state.name}: {message}"
+        time.sleep(0.2)
+    log = Path(launcher.log_uri(handle).removeprefix("file://")).read_text()[-3000:]
+    raise AssertionError(f"Redis did not reach the expected rows in {timeout} s; job log:\n{log}")
+
+
+def new_topic() -> str:
+    return f"trips-{uuid.uuid4().hex[:10]}"
+
+
+def test_avro_messages_appear_online_exactly(kafka_broker, redis, redis_server, launcher, tmp_path):
+    topic = new_topic()
+    first = [trip(1001, 3, 4.5, 0), trip(1002, 7, 4.9, 1), trip(1001, 4, 4.25, 60), trip(1001, 2, 1.0, 30)]
+    produce(kafka_broker.bootstrap_servers, topic, [avro(t) for t in first])  # before the job: earliest
+    args = stream_args(kafka_broker.bootstrap_servers, topic, tmp_path, redis_url=redis_server.url)
+    launched = launcher.submit("stream-" + uuid.uuid4().hex[:16], args)
+    try:
+        wait_for(redis, expected(first), launcher, launched.handle, STARTUP_SECONDS)
+        # the running job keeps Redis fresh: a newer row within the bound, an older one never overwrites
+        second = [trip(1002, 8, 4.0, 120), trip(1003, 1, 5.0, 5), trip(1001, 9, 3.0, 10)]
+        produce(kafka_broker.bootstrap_servers, topic, [avro(t) for t in second])
+        seconds = wait_for(redis, expected(first + second), launcher, launched.handle, FRESHNESS_BOUND_SECONDS)
+        print(f"visible {seconds:.2f} s after the produce returned")
+        progress = job_report.find_summary(Path(launched.log_uri.removeprefix("file://")))
+        assert progress is not None and progress["table"] == TABLE.name and progress["rows_dead_lettered"] == 0
+        # the older trip of 1001 (event time 10 s < 60 s) was read and skipped as stale
+        assert progress["rows_read"] >= 1
+    finally:
+        launcher.cancel(launched.handle)
+    assert launcher.status(launched.handle)[0] is JobStatus.ERROR  # cancelled
+
+
+def test_bad_messages_become_dead_letters_and_the_stream_goes_on(
+    kafka_broker, redis, redis_server, launcher, tmp_path
+):
+    topic = new_topic()
+    args = stream_args(kafka_broker.bootstrap_servers, topic, tmp_path, redis_url=redis_server.url)
+    good = [trip(2001, 1, 4.0, 0)]
+    garbage = b"\x02"  # a union index and then nothing: not a DriverTrip
+    null_entity = avro(trip(None, 5, 3.0, 0))
+    later = [trip(2002, 2, 3.5, 1)]
+    produce(kafka_broker.bootstrap_servers, topic, [avro(good[0]), garbage, null_entity])
+    launched = launcher.submit("stream-" + uuid.uuid4().hex[:16], args)
+    try:
+        wait_for(redis, expected(good), launcher, launched.handle, STARTUP_SECONDS)
+        produce(kafka_broker.bootstrap_servers, topic, [avro(later[0])])
+        wait_for(redis, expected(good + later), launcher, launched.handle, FRESHNESS_BOUND_SECONDS)
+    finally:
+        launcher.cancel(launched.handle)
+    dead = pq.read_table(args.dead_letter_location.removeprefix("file://")).to_pylist()
+    assert sorted((d["value"], d["reason"]) for d in dead) == sorted(
+        [
+            (garbage, "avro: not a message of the source's schema"),
+            (null_entity, "entity driver_id: null"),
+        ]
+    )
+    assert {d["offset"] for d in dead} == {1, 2}
+
+
+def test_a_killed_job_resumes_from_its_checkpoint_and_loses_nothing(
+    kafka_broker, redis, redis_server, launcher, tmp_path
+):
+    """Messages keep coming while the job is killed and started again (a new attempt, as Core's restart makes
+    it): every message arrives. The second attempt would start at the latest offset without its checkpoint."""
+    topic = new_topic()
+    args = stream_args(kafka_broker.bootstrap_servers, topic, tmp_path, redis_url=redis_server.url)
+    sent: list[dict] = []
+    stop = threading.Event()
+
+    def keep_producing() -> None:
+        from confluent_kafka import Producer
+
+        producer = Producer({"bootstrap.servers": kafka_broker.bootstrap_servers, "enable.idempotence": True})
+        n = 0
+        while not stop.is_set():
+            t = trip(10_000 + n, n, 1.0, n)  # one driver per message: every message leaves its own key
+            producer.produce(topic, value=avro(t))
+            sent.append(t)
+            n += 1
+            producer.poll(0)
+            time.sleep(0.02)
+        assert producer.flush(30) == 0
+
+    producer = threading.Thread(target=keep_producing)
+    producer.start()
+    try:
+        first = launcher.submit("stream-" + uuid.uuid4().hex[:16], args)
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not dump_redis(redis) and time.monotonic() < deadline:
+            assert launcher.status(first.handle)[0] is JobStatus.RUNNING
+            time.sleep(0.5)
+        assert dump_redis(redis), "the first attempt wrote nothing"
+        launcher.cancel(first.handle)  # SIGTERM, then SIGKILL after the grace period
+        time.sleep(3)  # messages arrive while no job runs
+        again = StreamIngestionJobArgs(**{**args.__dict__, "starting_offsets": "latest"})
+        second = launcher.submit("stream-" + uuid.uuid4().hex[:16], again)
+        time.sleep(5)
+    finally:
+        stop.set()
+        producer.join()
+    try:
+        wait_for(redis, expected(sent), launcher, second.handle, STARTUP_SECONDS)
+    finally:
+        launcher.cancel(second.handle)
+    assert len(sent) > 100
