@@ -20,6 +20,7 @@ _EXPORTS = {
     "Feature": "provender.feature",
     "FeatureTable": "provender.feature_table",
     "FileSource": "provender.data_source",
+    "JsonFormat": "provender.data_format",
     "KafkaSource": "provender.data_source",
     "ParquetFormat": "provender.data_format",
     "ProtoFormat": "provender.data_format",
@@ -36,6 +37,7 @@ __all__ = [
     "Feature",
     "FeatureTable",
     "FileSource",
+    "JsonFormat",
     "KafkaSource",
     "ParquetFormat",
     "ProtoFormat",
@@ -48,7 +50,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from provender.client import Client
-    from provender.data_format import AvroFormat, ParquetFormat, ProtoFormat
+    from provender.data_format import AvroFormat, JsonFormat, ParquetFormat, ProtoFormat
     from provender.data_source import FileSource, KafkaSource
     from provender.entity import Entity
     from provender.feature import Feature

@@ -1,9 +1,12 @@
-"""File and stream formats of data sources: ParquetFormat for files; AvroFormat and ProtoFormat for streams."""
+"""File and stream formats of data sources: ParquetFormat for files; AvroFormat, ProtoFormat and JsonFormat for
+streams. JsonFormat is Provender's: Feast 0.9's StreamFormat has no JSON, so on the wire it is a ProtoFormat whose
+class path is "json" (a Feast 0.9 client sees that ProtoFormat)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from provender.kernel.jobs.args import JSON_CLASS_PATH
 from provender.proto.feast.core import DataFormat_pb2
 
 
@@ -42,7 +45,18 @@ class ProtoFormat:
         return {"format": "proto", "class_path": self.class_path}
 
 
-StreamFormat = AvroFormat | ProtoFormat
+@dataclass(frozen=True)
+class JsonFormat:
+    """One JSON object per message; every field is converted to its declared type (ISO 8601 event times)."""
+
+    def to_proto(self) -> DataFormat_pb2.StreamFormat:
+        return ProtoFormat(JSON_CLASS_PATH).to_proto()
+
+    def to_dict(self) -> dict[str, str]:
+        return {"format": "json"}
+
+
+StreamFormat = AvroFormat | ProtoFormat | JsonFormat
 
 
 def file_format_from_proto(proto: DataFormat_pb2.FileFormat) -> ParquetFormat:
@@ -55,9 +69,11 @@ def stream_format_from_proto(proto: DataFormat_pb2.StreamFormat) -> StreamFormat
     kind = proto.WhichOneof("format")
     if kind == "avro_format":
         return AvroFormat(proto.avro_format.schema_json)
+    if kind == "proto_format" and proto.proto_format.class_path == JSON_CLASS_PATH:
+        return JsonFormat()
     if kind == "proto_format":
         return ProtoFormat(proto.proto_format.class_path)
-    raise ValueError(f"unsupported stream format {kind!r}; expected avro or proto")
+    raise ValueError(f"unsupported stream format {kind!r}; expected avro, proto or json")
 
 
 def format_from_dict(data: dict[str, str]) -> ParquetFormat | StreamFormat:
@@ -68,4 +84,6 @@ def format_from_dict(data: dict[str, str]) -> ParquetFormat | StreamFormat:
         return AvroFormat(data["schema_json"])
     if kind == "proto":
         return ProtoFormat(data["class_path"])
-    raise ValueError(f"format: {kind!r} is not valid; expected parquet, avro or proto")
+    if kind == "json":
+        return JsonFormat()
+    raise ValueError(f"format: {kind!r} is not valid; expected parquet, avro, proto or json")

@@ -128,6 +128,27 @@ class CoreSettings:
         help="comma-separated jars on every job's classpath (files here, or local:// paths in the k8s image), "
         "e.g. Spark's Kafka source for stream jobs",
     )
+    stream_trigger_seconds: float = setting(
+        1.0,
+        flag="--stream-trigger-seconds",
+        env="STREAM_TRIGGER_SECONDS",
+        group="streams",
+        help="how often a stream job writes the messages that arrived",
+    )
+    stream_starting_offsets: str = setting(
+        "earliest",
+        flag="--stream-starting-offsets",
+        env="STREAM_STARTING_OFFSETS",
+        group="streams",
+        help="where a new stream job (no checkpoint yet) starts reading its topic: earliest or latest",
+    )
+    stream_metrics_port: int = setting(
+        0,
+        flag="--stream-metrics-port",
+        env="STREAM_METRICS_PORT",
+        group="streams",
+        help="the port of each stream job's Prometheus /metrics (0: any free port, printed in the job's log)",
+    )
     k8s_namespace: str = setting(
         "",
         flag="--k8s-namespace",
@@ -193,7 +214,12 @@ def start_core(settings: CoreSettings) -> RunningServer:
         registry,
         _launcher(settings),
         JobSettings(
-            staging_location=staging, redis_url=settings.redis_url, pushgateway_url=settings.pushgateway_url
+            staging_location=staging,
+            redis_url=settings.redis_url,
+            pushgateway_url=settings.pushgateway_url,
+            stream_trigger_seconds=settings.stream_trigger_seconds,
+            stream_starting_offsets=settings.stream_starting_offsets,
+            stream_metrics_port=settings.stream_metrics_port,
         ),
         metrics=metrics,
     )

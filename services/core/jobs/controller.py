@@ -21,7 +21,6 @@ from provender.kernel.errors import (
     InvalidArgument,
     NotFound,
     ProvenderError,
-    Unimplemented,
 )
 from provender.kernel.jobs import args as job_args
 from provender.kernel.value_types import ValueType
@@ -42,9 +41,24 @@ class EntitySource:
 
 @dataclass(frozen=True)
 class JobSettings:
-    staging_location: str  # file:///... or s3://...: retrieval outputs and dead letters go under it
+    staging_location: str  # file:///... or s3://...: retrieval outputs, dead letters and stream checkpoints
     redis_url: str = ""  # the online store ingestion writes; empty: ingestion is refused with a clear message
     pushgateway_url: str = ""
+    stream_trigger_seconds: float = 1.0  # how often a stream job writes what arrived
+    stream_starting_offsets: str = "earliest"  # where a stream job without a checkpoint starts reading
+    stream_metrics_port: int = 0  # the port of a stream job's /metrics (0: any free port, printed in its log)
+
+    def __post_init__(self) -> None:
+        if not self.stream_trigger_seconds > 0:
+            raise InvalidArgument(
+                "stream_trigger_seconds", self.stream_trigger_seconds, "more than 0 seconds"
+            )
+        if self.stream_starting_offsets not in job_args.STARTING_OFFSETS:
+            raise InvalidArgument(
+                "stream_starting_offsets",
+                self.stream_starting_offsets,
+                " or ".join(job_args.STARTING_OFFSETS),
+            )
 
 
 URL_SCHEMES = ("file://", "s3://", "s3a://")
@@ -81,10 +95,7 @@ class JobController:
         self, project: str, table_name: str, start: datetime | None, end: datetime | None
     ) -> Job:
         project = validation.project_name(project)
-        if not self.settings.redis_url:
-            raise FailedPrecondition(
-                "Core has no online store to ingest into: start it with --redis-url (PROVENDER_REDIS_URL)"
-            )
+        self._require_online_store()
         stored = self.registry.get_feature_table(project, validation.check_name("table_name", table_name))
         end = end or datetime.now(UTC)
         start = start or EPOCH
@@ -173,10 +184,38 @@ class JobController:
         )
 
     def start_stream_to_online(self, project: str, table_name: str) -> Job:
-        raise Unimplemented(
-            "stream ingestion is not available in this Provender version; load data with "
-            "StartOfflineToOnlineIngestionJob (or `provender ingest`) meanwhile"
+        """The stream job of a table with a Kafka stream source; idempotent per table spec: while a job of the
+        same spec hash is active, that job is returned."""
+        project = validation.project_name(project)
+        self._require_online_store()
+        stored = self.registry.get_feature_table(project, validation.check_name("table_name", table_name))
+        base = ids.base_id(
+            JobType.STREAM_INGESTION, {"project": project, "table": table_name, "hash": stored.hash}
         )
+        args = self.stream_args(project, stored, base)
+        return self._launch(base, JobType.STREAM_INGESTION, project, table_name, args, stored.hash)
+
+    def stream_args(self, project: str, stored: StoredTable, base: str) -> job_args.StreamIngestionJobArgs:
+        table = self._table_spec(project, stored)
+        staging = self.settings.staging_location
+        return job_args.StreamIngestionJobArgs(
+            project=project,
+            table=table,
+            source=_kafka_source(stored),
+            redis_url=self.settings.redis_url,
+            # keyed by the spec hash, not the job id: a restarted job (a new attempt) resumes where it stopped
+            checkpoint_location=_url_join(staging, "checkpoints", project, table.name, stored.hash),
+            dead_letter_location=_url_join(staging, "dead-letter", project, table.name, base),
+            trigger_seconds=self.settings.stream_trigger_seconds,
+            starting_offsets=self.settings.stream_starting_offsets,
+            metrics_port=self.settings.stream_metrics_port,
+        )
+
+    def _require_online_store(self) -> None:
+        if not self.settings.redis_url:
+            raise FailedPrecondition(
+                "Core has no online store to ingest into: start it with --redis-url (PROVENDER_REDIS_URL)"
+            )
 
     def _table_spec(self, project: str, stored: StoredTable) -> job_args.JobTable:
         spec = stored.spec
@@ -259,9 +298,11 @@ class JobController:
         return self.reconcile(job) if not job.status.terminal else job
 
     def report(self, job_id: str) -> dict[str, Any] | None:
-        """What a finished job reported (None while it runs, when it failed, or when its launcher keeps none)."""
+        """What a finished job reported, or a stream job's latest micro-batch (None while a batch job runs,
+        when it failed, or when its launcher keeps none)."""
         job = self.get_job(job_id)
-        if job.status is not JobStatus.DONE or not job.handle:
+        streaming = job.type is JobType.STREAM_INGESTION and job.status is JobStatus.RUNNING
+        if not (job.status is JobStatus.DONE or streaming) or not job.handle:
             return None
         return self.launcher.report(job.handle)
 
@@ -304,6 +345,38 @@ class JobController:
                 self.reconcile(job)
             except Exception:
                 log.exception("reconciling a job failed", extra={"job_id": job.id})
+
+
+def _kafka_source(stored: StoredTable) -> job_args.KafkaJobSource:
+    """A table's Kafka stream source as the job takes it (FailedPrecondition when it has none)."""
+    spec = stored.spec
+    source = spec.stream_source
+    if source.WhichOneof("options") != "kafka_options":
+        kind = source.WhichOneof("options")
+        raise FailedPrecondition(
+            f"feature table {spec.name!r} has {'a ' + kind if kind else 'no'} stream source; stream ingestion "
+            "reads a Kafka stream source (KafkaSource)"
+        )
+    kafka = source.kafka_options
+    fmt = kafka.message_format.WhichOneof("format")
+    if fmt == "avro_format":
+        message_format, schema_json, class_path = "avro", kafka.message_format.avro_format.schema_json, ""
+    elif fmt == "proto_format" and kafka.message_format.proto_format.class_path == job_args.JSON_CLASS_PATH:
+        message_format, schema_json, class_path = "json", "", ""
+    elif fmt == "proto_format":
+        message_format, schema_json, class_path = "proto", "", kafka.message_format.proto_format.class_path
+    else:
+        raise FailedPrecondition(f"feature table {spec.name!r}: its Kafka source has no message format")
+    return job_args.KafkaJobSource(
+        bootstrap_servers=kafka.bootstrap_servers,
+        topic=kafka.topic,
+        message_format=message_format,
+        event_timestamp_column=source.event_timestamp_column,
+        schema_json=schema_json,
+        class_path=class_path,
+        created_timestamp_column=source.created_timestamp_column,
+        field_mapping=dict(source.field_mapping),
+    )
 
 
 def _args_json(job: Job) -> str:
