@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -226,13 +227,15 @@ class Platform:
 
 
 @contextlib.contextmanager
-def running_platform(postgres, redis_server, base: Path, name: str) -> Iterator[Platform]:
+def running_platform(postgres, redis_server, base: Path, name: str, **core: Any) -> Iterator[Platform]:
     """Core (local Spark launcher, warm driver) and Serving in this process on free ports, on a new database and
-    the given Redis, their files under `base`; everything stopped after, the warm Spark driver included."""
+    the given Redis, their files under `base`; everything stopped after, the warm Spark driver included. `core`:
+    more CoreSettings (spark_jars=... for stream jobs)."""
     from prometheus_client import CollectorRegistry
 
     from provender.core.app import CoreSettings, start_core
     from provender.core.launchers.local import LocalLauncher
+    from provender.core.launchers.settings import LocalSettings
     from provender.serving.app import ServingSettings, start_serving
 
     staging = (base / "core-staging").as_uri()
@@ -247,6 +250,7 @@ def running_platform(postgres, redis_server, base: Path, name: str) -> Iterator[
             redis_url=redis_server.url,
             launcher_work_dir=str(base / "launcher"),
             reconcile_seconds=0.5,
+            **core,
         )
     )
     serving = None
@@ -262,4 +266,4 @@ def running_platform(postgres, redis_server, base: Path, name: str) -> Iterator[
         if serving is not None:
             serving.running.stop(grace=1)
         core.stop(grace=1)
-        LocalLauncher(base / "launcher").stop_warm_driver()
+        LocalLauncher(LocalSettings(work_dir=base / "launcher")).stop_warm_driver()

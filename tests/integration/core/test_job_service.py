@@ -321,7 +321,7 @@ def test_errors_name_what_is_wrong(jobs_env):
         jobs.StartStreamToOnlineIngestionJob,
         pb.StartStreamToOnlineIngestionJobRequest(table_name="driver_hourly"),
     )
-    assert code == grpc.StatusCode.UNIMPLEMENTED and "StartOfflineToOnlineIngestionJob" in msg
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "no stream source" in msg
     code, msg = code_of(jobs.GetJob, pb.GetJobRequest(job_id="ingest-0000000000000000"))
     assert code == grpc.StatusCode.NOT_FOUND and "ingest-0000000000000000" in msg
     code, msg = code_of(jobs.GetJob, pb.GetJobRequest(job_id="nope"))
