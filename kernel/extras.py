@@ -12,6 +12,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "server": (*_SERVER, "hiredis", "croniter"),
     "spark": ("pyspark", "redis", "prometheus_client"),
     "k8s": ("kubernetes",),
+    "kafka": ("confluent_kafka", "fastavro"),
     "local": ("grpc_health", "redis", "pyspark"),
 }
 

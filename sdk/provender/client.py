@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
@@ -35,6 +35,9 @@ from provender.proto.feast.serving import ServingService_pb2_grpc
 from provender.proto.feast_spark.api import JobService_pb2 as jobs_pb
 from provender.proto.feast_spark.api import JobService_pb2_grpc
 from provender.remote_job import IngestionJob, JobInfo, RemoteJob, RetrievalJob
+
+if TYPE_CHECKING:
+    from provender.stream_producer import Produced
 
 T = TypeVar("T")
 Applicable = Entity | FeatureTable
@@ -524,6 +527,25 @@ class Client:
             answer.id, self.get_job, self.cancel_job, table_name=name, timeout=self.config.job_timeout
         )
 
+    def produce_to_stream(
+        self, feature_table: str | FeatureTable, df: Any, project: str | None = None, timeout: float = 30.0
+    ) -> Produced:
+        """Send the rows of a pandas DataFrame (columns: the message's fields) to the table's Kafka topic, in its
+        message format; returns when Kafka acknowledged them. For notebooks and tests; needs provender[kafka]."""
+        from provender.data_source import KafkaSource
+        from provender.stream_producer import produce
+
+        table = (
+            feature_table
+            if isinstance(feature_table, FeatureTable)
+            else self.get_feature_table(feature_table, project)
+        )
+        if not isinstance(table.stream_source, KafkaSource):
+            raise InvalidArgument(
+                "feature_table", table.name, "a feature table with a KafkaSource stream source"
+            )
+        return produce(table.stream_source, df, timeout)
+
     def schedule_offline_to_online_ingestion(
         self,
         feature_table: str | FeatureTable,
@@ -555,17 +577,35 @@ class Client:
         )
 
     def list_jobs(
-        self, include_terminated: bool = True, table_name: str | None = "", project: str | None = None
+        self,
+        include_terminated: bool = True,
+        table_name: str | None = "",
+        project: str | None = None,
+        job_type: str | None = None,
     ) -> list[JobInfo]:
+        """Jobs, newest first; `job_type`: "batch", "stream" or "retrieval" (default: all)."""
+        types = {
+            "batch": "BATCH_INGESTION_JOB",
+            "stream": "STREAM_INGESTION_JOB",
+            "retrieval": "RETRIEVAL_JOB",
+        }
+        if job_type is not None and job_type not in types:
+            raise InvalidArgument("job_type", job_type, "batch, stream or retrieval")
         request = jobs_pb.ListJobsRequest(
             include_terminated=include_terminated, table_name=table_name or "", project=project or ""
         )
-        return [JobInfo.from_proto(j) for j in self._jobs_call(self.jobs.ListJobs, request).jobs]
+        jobs = [JobInfo.from_proto(j) for j in self._jobs_call(self.jobs.ListJobs, request).jobs]
+        return [j for j in jobs if job_type is None or j.type == types[job_type]]
 
     def get_job(self, job_id: str) -> JobInfo:
         """The job's state; once it is DONE, with what it reported (rows read, written, ...)."""
         job = self._jobs_call(self.jobs.GetJob, jobs_pb.GetJobRequest(job_id=job_id)).job
-        report = self._job_report(job_id) if job.status == jobs_pb.JOB_STATUS_DONE else None
+        streaming = job.type == jobs_pb.STREAM_INGESTION_JOB and job.status == jobs_pb.JOB_STATUS_RUNNING
+        report = (
+            self._job_report(job_id, keep=not streaming)
+            if job.status == jobs_pb.JOB_STATUS_DONE or streaming
+            else None
+        )
         return JobInfo.from_proto(job, report)
 
     def get_job_by_id(self, job_id: str) -> RemoteJob:
@@ -580,7 +620,8 @@ class Client:
             return RetrievalJob(job_id, info.output_location, self.get_job, self.cancel_job, **common)
         return IngestionJob(job_id, self.get_job, self.cancel_job, table_name=info.table_name, **common)
 
-    def _job_report(self, job_id: str) -> dict[str, Any]:
+    def _job_report(self, job_id: str, keep: bool = True) -> dict[str, Any]:
+        """What the job reported (a finished job's report never changes: `keep` it; a stream's is its latest)."""
         import json
 
         from provender.proto.provender.core import ClientSupport_pb2, ClientSupport_pb2_grpc
@@ -593,7 +634,10 @@ class Client:
                 )
             except ProvenderError:  # a server without it, or a JobService apart from Core: no report
                 return {}
-            self._reports[job_id] = json.loads(answer.summary_json) if answer.summary_json else {}
+            report = json.loads(answer.summary_json) if answer.summary_json else {}
+            if not keep:
+                return report
+            self._reports[job_id] = report
         return self._reports[job_id]
 
     def cancel_job(self, job_id: str) -> None:

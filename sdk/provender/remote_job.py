@@ -63,8 +63,10 @@ class JobInfo:
     output_location: str
     log_uri: str
     error_message: str
-    # What the finished job reported (rows read, written, ...; see `outcome`), when Core could read it.
+    # What the finished job reported (rows read, written, ...; see `outcome`), when Core could read it; for a
+    # running stream job, its latest micro-batch (rows, event-time lag, offsets per partition).
     report: dict[str, Any] = field(default_factory=dict)
+    hash: str = ""  # a stream job's table spec hash: one job per hash runs
 
     @classmethod
     def from_proto(cls, job: pb.Job, report: dict[str, Any] | None = None) -> JobInfo:
@@ -81,6 +83,7 @@ class JobInfo:
             log_uri=job.log_uri,
             error_message=job.error_message,
             report=dict(report or {}),
+            hash=job.hash,
         )
 
     @property

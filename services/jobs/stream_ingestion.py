@@ -138,7 +138,7 @@ def consumer_lag(progress: dict[str, Any] | None) -> int | None:
     try:
         latest = _offsets(source.get("latestOffset"))
         end = _offsets(source.get("endOffset"))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, AttributeError):  # a progress report of another shape: no figure, no failure
         return None
     if not latest:
         return None
@@ -147,10 +147,10 @@ def consumer_lag(progress: dict[str, Any] | None) -> int | None:
 
 def _offsets(value: Any) -> dict[tuple[str, str], int]:
     """Spark's Kafka offsets JSON ({"topic": {"0": 12}}) as {(topic, partition): offset}."""
-    if value is None:
-        return {}
     data = json.loads(value) if isinstance(value, str) else value
-    return {(t, p): int(o) for t, parts in data.items() for p, o in parts.items()}
+    if not isinstance(data, dict):  # none yet ("null" right after a restart)
+        return {}
+    return {(t, p): int(o) for t, parts in data.items() if isinstance(parts, dict) for p, o in parts.items()}
 
 
 def start(

@@ -161,6 +161,7 @@ def test_spark_reads_the_topic_with_the_fetched_jars(kafka_broker, tmp_path):
     assert sorted(j.name.rsplit("-", 1)[0] for j in jars) == [
         "commons-pool2",
         "kafka-clients",
+        "spark-avro_2.13",
         "spark-sql-kafka-0-10_2.13",
         "spark-token-provider-kafka-0-10_2.13",
     ]
