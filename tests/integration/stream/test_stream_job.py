@@ -18,7 +18,14 @@ import pytest
 
 from provender.core.launchers.base import JobStatus, create_launcher
 from provender.kernel.jobs import report as job_report
-from provender.kernel.jobs.args import Column, JobSource, JobTable, KafkaJobSource, StreamIngestionJobArgs, to_file_url
+from provender.kernel.jobs.args import (
+    Column,
+    JobSource,
+    JobTable,
+    KafkaJobSource,
+    StreamIngestionJobArgs,
+    to_file_url,
+)
 from provender.kernel.online import layout as rl
 from provender.kernel.value_types import ValueType
 from provender.local.kafka import KafkaNotAvailable, spark_kafka_jars
@@ -120,7 +127,10 @@ def expected(trips: list[dict]) -> dict[bytes, tuple[dict[bytes, bytes], int]]:
     out = {}
     for driver, t in latest.items():
         key = rl.entity_key(PROJECT, {"driver_id": rl.encode_value(driver, ValueType.INT64)})
-        features = {"trips_today": (t["trips_today"], ValueType.INT32), "avg_rating": (t["rating"], ValueType.FLOAT)}
+        features = {
+            "trips_today": (t["trips_today"], ValueType.INT32),
+            "avg_rating": (t["rating"], ValueType.FLOAT),
+        }
         out[key] = (rl.table_row_fields(TABLE.name, features, t["event_timestamp"] * 1000), -1)
     return out
 
@@ -153,10 +163,14 @@ def test_avro_messages_appear_online_exactly(kafka_broker, redis, redis_server, 
         # the running job keeps Redis fresh: a newer row within the bound, an older one never overwrites
         second = [trip(1002, 8, 4.0, 120), trip(1003, 1, 5.0, 5), trip(1001, 9, 3.0, 10)]
         produce(kafka_broker.bootstrap_servers, topic, [avro(t) for t in second])
-        seconds = wait_for(redis, expected(first + second), launcher, launched.handle, FRESHNESS_BOUND_SECONDS)
+        seconds = wait_for(
+            redis, expected(first + second), launcher, launched.handle, FRESHNESS_BOUND_SECONDS
+        )
         print(f"visible {seconds:.2f} s after the produce returned")
         progress = job_report.find_summary(Path(launched.log_uri.removeprefix("file://")))
-        assert progress is not None and progress["table"] == TABLE.name and progress["rows_dead_lettered"] == 0
+        assert (
+            progress is not None and progress["table"] == TABLE.name and progress["rows_dead_lettered"] == 0
+        )
         # the older trip of 1001 (event time 10 s < 60 s) was read and skipped as stale
         assert progress["rows_read"] >= 1
     finally:
