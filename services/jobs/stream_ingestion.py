@@ -138,7 +138,11 @@ def consumer_lag(progress: dict[str, Any] | None) -> int | None:
     try:
         latest = _offsets(source.get("latestOffset"))
         end = _offsets(source.get("endOffset"))
-    except (TypeError, ValueError, AttributeError):  # a progress report of another shape: no figure, no failure
+    except (
+        TypeError,
+        ValueError,
+        AttributeError,
+    ):  # a progress report of another shape: no figure, no failure
         return None
     if not latest:
         return None

@@ -9,7 +9,9 @@ from provender.jobs.stream_metrics import BatchOutcome, StreamMetrics
 
 
 def progress(latest, end) -> dict:
-    return {"sources": [{"description": "KafkaV2[Subscribe[trips]]", "latestOffset": latest, "endOffset": end}]}
+    return {
+        "sources": [{"description": "KafkaV2[Subscribe[trips]]", "latestOffset": latest, "endOffset": end}]
+    }
 
 
 def test_consumer_lag_is_what_the_topic_has_beyond_the_job_over_all_partitions():
