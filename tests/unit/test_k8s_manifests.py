@@ -1,12 +1,16 @@
 """Every SparkApplication the k8s launcher can produce is valid against the Spark operator's CRD (the
 openAPIV3Schema of tests/helm/crds/sparkapplications.sparkoperator.k8s.io.yaml, strict: unknown properties are
-errors), and its metadata against what the API server checks (the CRD leaves metadata to it): ingestion and
-retrieval jobs, from the built-in template and from the chart's (rendered by Helm's engine), for ordinary, long
-and odd job ids, projects and tables. Also the state mapping, names, labels and template errors, offline."""
+errors), and its metadata against what the API server checks (the CRD leaves metadata to it): ingestion,
+retrieval and stream jobs, from the built-in template and from the chart's (rendered by Helm's engine), for
+ordinary, long and odd job ids, projects and tables. A stream job's differences (restart policy, scrape
+annotations and port, the chart's jars, which the image carries) are checked against the chart and the
+Dockerfile. Also the state mapping, names, labels and template errors, offline."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +29,9 @@ from provender.kernel.jobs.args import (
     JobArgs,
     JobSource,
     JobTable,
+    KafkaJobSource,
     RetrievalJobArgs,
+    StreamIngestionJobArgs,
     parse_job_args,
 )
 from provender.kernel.value_types import ValueType
@@ -77,11 +83,43 @@ def _retrieval(project: str, tables: list[str]) -> RetrievalJobArgs:
     )
 
 
+SECRET = "s3cret-redis-password"
+
+
+def _stream(project: str, table: str, metrics_port: int = 8090) -> StreamIngestionJobArgs:
+    return StreamIngestionJobArgs(
+        project=project,
+        table=_table(table),
+        source=KafkaJobSource(
+            bootstrap_servers="kafka-0.kafka:9092,kafka-1.kafka:9092",
+            topic="driver_trips",
+            message_format="avro",
+            event_timestamp_column="event_timestamp",
+            schema_json='{"type": "record", "name": "Trip", "fields": [{"name": "driver_id", "type": "long"}]}',
+            field_mapping={"conv": "conv_rate"},
+        ),
+        redis_url=f"redis://:{SECRET}@provender-redis:6379/0",
+        checkpoint_location=f"s3://bucket/staging/checkpoints/{project}/{table}/0123abcd",
+        dead_letter_location=f"s3://bucket/staging/dead-letter/{project}/{table}/stream-0123456789abcdef",
+        trigger_seconds=1.0,
+        starting_offsets="earliest",
+        metrics_port=metrics_port,
+    )
+
+
 JOBS: dict[str, JobArgs] = {
     "ingestion": _ingestion("default", "driver_hourly"),
     "ingestion-odd-names": _ingestion("_team_a", LONG),
     "retrieval-one-table": _retrieval("default", ["driver_hourly"]),
     "retrieval-many-tables": _retrieval("Project_" + "p" * 60, TABLES),
+    "stream": _stream("default", "driver_hourly"),
+    "stream-odd-names": _stream("_team_a", LONG),
+}
+# The job-type label and the application file of each kind of job.
+KINDS = {
+    IngestionJobArgs: ("ingestion", "ingestion.py"),
+    RetrievalJobArgs: ("retrieval", "retrieval.py"),
+    StreamIngestionJobArgs: ("stream", "stream_ingestion.py"),
 }
 JOB_IDS = {
     "core-id": "ingest-0123456789abcdef",
@@ -164,9 +202,7 @@ def test_every_manifest_is_a_valid_sparkapplication(
         assert {k: meta["annotations"][k] for k in identity} == identity
         assert meta["labels"][k8s.JOB_ID_LABEL] == k8s.label_value(job_id)
         assert meta["labels"][k8s.PROJECT_LABEL] == k8s.label_value(args.project)
-        assert meta["labels"][k8s.JOB_TYPE_LABEL] == (
-            "ingestion" if job.startswith("ingestion") else "retrieval"
-        )
+        assert meta["labels"][k8s.JOB_TYPE_LABEL] == KINDS[type(args)][0]
         spec = app["spec"]
         for role in ("driver", "executor"):
             assert not label_problems(spec[role]["labels"])
@@ -175,8 +211,7 @@ def test_every_manifest_is_a_valid_sparkapplication(
             }
         # The job's arguments arrive as one exact string; the entry point is the image's.
         assert len(spec["arguments"]) == 1 and parse_job_args(spec["arguments"][0]) == args
-        kind = "ingestion" if isinstance(args, IngestionJobArgs) else "retrieval"
-        assert spec["mainApplicationFile"] == f"local:///opt/provender/jobs/{kind}.py"
+        assert spec["mainApplicationFile"] == f"local:///opt/provender/jobs/{KINDS[type(args)][1]}"
         assert spec["sparkConf"]["spark.sql.shuffle.partitions"] == "16"
         assert all(isinstance(v, str) for v in spec["sparkConf"].values())
     assert len(names) == len(JOB_IDS), "different job ids must get different names"
@@ -220,6 +255,176 @@ def test_namespace_defaults_to_the_templates(api_client: client.ApiClient, tmp_p
     assert isinstance(launcher, k8s.K8sLauncher) and launcher.namespace == "team-a"
     app = launcher.manifest("ingest-0123456789abcdef", JOBS["ingestion"])
     assert app["metadata"]["namespace"] == "team-a"
+
+
+# Stream jobs ----------------------------------------------------------------------------------------------------
+
+STREAM_ID = "stream-0123456789abcdef"
+JARS = (
+    "local:///opt/provender/jars/spark-sql-kafka-0-10_2.13-4.2.0.jar",
+    "local:///opt/provender/jars/spark-avro_2.13-4.2.0.jar",
+)
+SCRAPE = {"prometheus.io/scrape": "true", "prometheus.io/port": "8090", "prometheus.io/path": "/metrics"}
+
+
+@pytest.mark.parametrize("template_name", ["built-in", "chart-defaults", "chart-values-set"])
+def test_a_stream_job_restarts_on_failure_and_announces_its_metrics(
+    api_client: client.ApiClient, templates: dict[str, Path | None], template_name: str
+) -> None:
+    launcher = _launcher(api_client, templates[template_name], jars=JARS)
+    args = JOBS["stream"]
+    app = launcher.manifest(STREAM_ID, args)
+    assert not _errors(app), _errors(app)
+    meta, spec = app["metadata"], app["spec"]
+    assert meta["labels"][k8s.JOB_TYPE_LABEL] == "stream"
+    assert spec["driver"]["labels"][k8s.JOB_TYPE_LABEL] == spec["executor"]["labels"][k8s.JOB_TYPE_LABEL]
+    assert spec["mainApplicationFile"] == "local:///opt/provender/jobs/stream_ingestion.py"
+    # Restarted by the operator when the driver fails, with retries and pauses (the CRD's field names).
+    assert spec["restartPolicy"] == {
+        "type": "OnFailure",
+        "onFailureRetries": 10,
+        "onFailureRetryInterval": 30,
+        "onSubmissionFailureRetries": 5,
+        "onSubmissionFailureRetryInterval": 60,
+    }
+    # The driver pod (not the application, not the executors) is annotated for scraping, on a declared port.
+    assert {
+        k: v for k, v in spec["driver"]["annotations"].items() if k.startswith("prometheus.io/")
+    } == SCRAPE
+    assert {"name": "metrics", "containerPort": 8090, "protocol": "TCP"} in spec["driver"]["ports"]
+    assert not any(k.startswith("prometheus.io/") for k in spec["executor"].get("annotations", {}))
+    assert "ports" not in spec["executor"]
+    assert not any(k.startswith("prometheus.io/") for k in meta["annotations"])
+    # Spark's Kafka source on the classpath, after the template's own jars.
+    assert spec["deps"]["jars"][-len(JARS) :] == list(JARS)
+    # Finished applications are still cleaned up by the operator.
+    assert spec["timeToLiveSeconds"] == 86400
+    # The Redis URL (and its password) is where it was for batch jobs, in the arguments, and nowhere else.
+    assert parse_job_args(spec["arguments"][0]) == args
+    assert json.dumps(app).count(SECRET) == 1
+
+    # A batch job of the same launcher keeps the template's restart policy and announces nothing.
+    batch = launcher.manifest("ingest-0123456789abcdef", JOBS["ingestion"])
+    assert batch["spec"]["restartPolicy"] == {"type": "Never"}
+    assert not any(k.startswith("prometheus.io/") for k in batch["spec"]["driver"].get("annotations", {}))
+    assert "ports" not in batch["spec"]["driver"]
+    assert batch["spec"]["deps"]["jars"][-len(JARS) :] == list(JARS)
+
+
+def test_a_stream_job_without_a_metrics_port_is_not_announced(
+    api_client: client.ApiClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger=k8s.__name__):
+        app = _launcher(api_client, None).manifest(STREAM_ID, _stream("default", "driver_hourly", 0))
+    assert not _errors(app)
+    assert app["spec"]["restartPolicy"]["type"] == "OnFailure"
+    assert "annotations" not in app["spec"]["driver"] and "ports" not in app["spec"]["driver"]
+    assert "--stream-metrics-port" in caplog.text
+
+
+def test_a_templates_driver_ports_and_annotations_stay_beside_the_streams(
+    api_client: client.ApiClient, tmp_path: Path
+) -> None:
+    text = c.job_template_text()
+    assert text.count("\n  driver:\n") == 1
+    own = (
+        "\n  driver:\n"
+        "    annotations: {team: ml-platform, prometheus.io/port: '1'}\n"
+        "    ports:\n"
+        "      - {name: debug, containerPort: 5005, protocol: TCP}\n"
+        "      - {name: metrics, containerPort: 9999, protocol: TCP}\n"
+    )
+    path = tmp_path / "t.yaml"
+    path.write_text(text.replace("\n  driver:\n", own))
+    app = _launcher(api_client, path).manifest(STREAM_ID, JOBS["stream"])
+    assert not _errors(app)
+    driver = app["spec"]["driver"]
+    assert driver["annotations"] == {"team": "ml-platform", **SCRAPE}
+    assert driver["ports"] == [
+        {"name": "debug", "containerPort": 5005, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 8090, "protocol": "TCP"},
+    ]
+
+
+def test_a_running_stream_stays_running_and_failures_are_retried_as_the_operator_does() -> None:
+    def app(state: str, **status: Any) -> dict[str, Any]:
+        return {
+            "metadata": {"name": STREAM_ID, "namespace": NAMESPACE},
+            "spec": {"restartPolicy": dict(k8s.STREAM_RESTART_POLICY)},
+            "status": {"applicationState": {"state": state, "errorMessage": "boom"}, **status},
+        }
+
+    # However long it has run: the launcher has no notion of a job taking too long.
+    assert k8s.application_state(app("RUNNING", lastSubmissionAttemptTime="2020-01-01T00:00:00Z")) == (
+        JobStatus.RUNNING,
+        "",
+    )
+    assert k8s.application_state(app("FAILING", executionAttempts=3))[0] is JobStatus.RUNNING
+    assert k8s.application_state(app("PENDING_RERUN"))[0] is JobStatus.PENDING
+    # A refused submission is retried while onSubmissionFailureRetries (5) allows, then the job is an ERROR.
+    assert k8s.application_state(app("SUBMISSION_FAILED", submissionAttempts=5))[0] is JobStatus.PENDING
+    assert k8s.application_state(app("SUBMISSION_FAILED", submissionAttempts=6)) == (
+        JobStatus.ERROR,
+        f"SparkApplication {NAMESPACE}/{STREAM_ID} SUBMISSION_FAILED: boom",
+    )
+    assert k8s.application_state(app("FAILED"))[0] is JobStatus.ERROR
+
+
+def test_the_charts_stream_settings_reach_the_application_and_the_image_carries_the_jars(
+    api_client: client.ApiClient, templates: dict[str, Path | None]
+) -> None:
+    docs = c.manifests({"metrics": {"podMonitor": {"enabled": True}}})
+    (core,) = c.one(docs, "Deployment", "provender-core")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in core["env"]}
+    jars = tuple(env["PROVENDER_SPARK_JARS"].split(","))
+    port = int(env["PROVENDER_STREAM_METRICS_PORT"])
+    assert port == 8090 and env["PROVENDER_STREAM_TRIGGER_SECONDS"] == "1"
+    assert env["PROVENDER_STREAM_STARTING_OFFSETS"] == "earliest"
+    app = _launcher(api_client, templates["chart-defaults"], jars=jars).manifest(
+        STREAM_ID, _stream("default", "driver_hourly", port)
+    )
+    assert not _errors(app)
+    assert app["spec"]["deps"]["jars"] == list(jars)
+    assert app["spec"]["driver"]["annotations"]["prometheus.io/port"] == str(port)
+
+    # The chart's jars are in the image: the Dockerfile adds each from Maven Central, checksum pinned.
+    dockerfile = (c.REPO / "deploy" / "docker" / "Dockerfile").read_text()
+    added = {
+        m["file"]: m["sha256"]
+        for m in re.finditer(
+            r"^ADD --checksum=sha256:(?P<sha256>[0-9a-f]{64}) --chmod=0644 "
+            r"https://repo1\.maven\.org/maven2/\S+/(?P<file>[^/\s]+\.jar) /opt/provender/jars/(?P=file)$",
+            dockerfile,
+            re.M,
+        )
+    }
+    assert {jar.removeprefix("local:///opt/provender/jars/") for jar in jars} == set(added)
+    # ... and they are the jars the stream tests run with (tools/fetch-jvm-deps.sh), byte for byte.
+    fetched = c.REPO / ".deps" / "spark-kafka"
+    if fetched.is_dir():
+        assert {p.name for p in fetched.glob("*.jar")} == set(added)
+        for name, sha256 in added.items():
+            assert hashlib.sha256((fetched / name).read_bytes()).hexdigest() == sha256, name
+
+    # The chart's PodMonitor selects this driver (Spark adds spark-role=driver) on the port it declares.
+    monitor = c.one(docs, "PodMonitor", "provender-streams")
+    driver = app["spec"]["driver"]
+    pod_labels = {**driver["labels"], "spark-role": "driver"}
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [app["metadata"]["namespace"]]}
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] in {p["name"] for p in driver["ports"]} and endpoint["path"] == "/metrics"
+    # Batch jobs' pods are not selected.
+    batch = _launcher(api_client, templates["chart-defaults"]).manifest(
+        "ingest-0123456789abcdef", JOBS["ingestion"]
+    )
+    assert (
+        not monitor["spec"]["selector"]["matchLabels"].items()
+        <= {
+            **batch["spec"]["driver"]["labels"],
+            "spark-role": "driver",
+        }.items()
+    )
 
 
 # Names and labels ---------------------------------------------------------------------------------------------

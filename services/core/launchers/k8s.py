@@ -16,6 +16,12 @@ job, created from a template, run by the Spark operator.
   selector per namespace, cached for `cache_ttl_seconds`, not one GET per call.
 - **Cancel** deletes the application (404: already gone); the operator then removes its pods.
 - **Log** URI: `k8s://<namespace>/pods/<driver pod>/log`.
+- **Stream jobs** run until cancelled. Their application differs from a batch job's in three ways: the job-type
+  label is `stream`; the launcher sets `spec.restartPolicy` to STREAM_RESTART_POLICY (OnFailure, with retries and
+  pauses: a failed driver is submitted again and resumes from the job's checkpoint), where a batch job keeps the
+  template's (`Never` in the chart's and the built-in one); and the driver serves Prometheus /metrics on the job's
+  `metrics_port`, so the driver pod gets `prometheus.io/scrape|port|path` annotations and a container port named
+  `metrics`. A RUNNING stream application is a RUNNING job for as long as it runs: nothing here times a job out.
 
 The handle is JSON naming the namespace, the application and the job, so a new launcher object (Core restarted)
 answers for jobs an earlier one started. Domain code: no gRPC.
@@ -52,7 +58,13 @@ from provender.kernel.errors import (
     Unauthenticated,
     Unavailable,
 )
-from provender.kernel.jobs.args import IngestionJobArgs, JobArgs, RetrievalJobArgs, application_path
+from provender.kernel.jobs.args import (
+    IngestionJobArgs,
+    JobArgs,
+    RetrievalJobArgs,
+    StreamIngestionJobArgs,
+    application_path,
+)
 from provender.kernel.jobs.conf import JOB_ID_CONF
 
 log = logging.getLogger(__name__)
@@ -78,7 +90,27 @@ CANCELLED_MESSAGE = "cancelled by request"
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-_JOB_TYPES = {IngestionJobArgs.KIND: "ingestion", RetrievalJobArgs.KIND: "retrieval"}
+_JOB_TYPES = {
+    IngestionJobArgs.KIND: "ingestion",
+    RetrievalJobArgs.KIND: "retrieval",
+    StreamIngestionJobArgs.KIND: "stream",
+}
+
+# A stream job's restart policy (the operator's RestartPolicy; a batch job keeps the template's). When the driver
+# fails, the operator submits the application again after onFailureRetryInterval times the submissions so far (a
+# linear backoff: 30 s, 60 s, 90 s, ...), and the new driver resumes from the job's checkpoint. The operator counts
+# failures over the application's whole life (its status.executionAttempts is reset only by a spec change), so
+# the 11th failure of a stream is final: the application is FAILED and the job ERROR, and starting the table's
+# stream again makes a new attempt. A refused submission (quota, webhook) is retried the same way, 5 times.
+STREAM_RESTART_POLICY: dict[str, Any] = {
+    "type": "OnFailure",
+    "onFailureRetries": 10,
+    "onFailureRetryInterval": 30,
+    "onSubmissionFailureRetries": 5,
+    "onSubmissionFailureRetryInterval": 60,
+}
+METRICS_PORT_NAME = "metrics"  # the stream driver's container port for Prometheus (a PodMonitor selects it)
+METRICS_PATH = "/metrics"
 
 # Every state of the operator's ApplicationStateType (api/v1beta2), and what it means for a job.
 STATES: dict[str, JobStatus] = {
@@ -128,10 +160,10 @@ def label_value(value: str) -> str:
 
 def job_identity(job_id: str, args: JobArgs) -> dict[str, str]:
     """The unabridged values of the launcher's four labels (annotations carry these; labels their label_value)."""
-    if isinstance(args, IngestionJobArgs):
-        table = args.table.name
-    else:
+    if isinstance(args, RetrievalJobArgs):
         table = ",".join(sorted(t.table.name for t in args.tables))
+    else:
+        table = args.table.name
     return {
         JOB_ID_LABEL: job_id,
         JOB_TYPE_LABEL: _JOB_TYPES[args.KIND],
@@ -438,7 +470,43 @@ class K8sLauncher(Launcher):
         if self.settings.jars:
             deps = _mapping(spec, "deps", "spec.deps")
             deps["jars"] = [*(deps.get("jars") or []), *self.settings.jars]
+        if isinstance(args, StreamIngestionJobArgs):
+            self._stream_spec(job_id, spec, args)
         return app
+
+    @staticmethod
+    def _stream_spec(job_id: str, spec: dict[str, Any], args: StreamIngestionJobArgs) -> None:
+        """What a stream job's application has beyond a batch job's: its restart policy, and its driver's
+        /metrics announced for scraping (pod annotations, a named container port)."""
+        spec["restartPolicy"] = dict(STREAM_RESTART_POLICY)
+        if not args.metrics_port:
+            # The job takes a free port and prints it in its log: nothing can say where to scrape.
+            log.warning(
+                "stream job without a metrics port: its driver's /metrics cannot be scraped "
+                "(set Core's --stream-metrics-port)",
+                extra={"job_id": job_id},
+            )
+            return
+        driver = spec["driver"]
+        _mapping(driver, "annotations", "spec.driver.annotations").update(
+            {
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": str(args.metrics_port),
+                "prometheus.io/path": METRICS_PATH,
+            }
+        )
+        ports = driver.get("ports") or []
+        if not isinstance(ports, list):
+            raise InvalidArgument("job_template spec.driver.ports", ports, "a list of ports")
+        # The template's own port of that name or number gives way to the job's.
+        ports = [
+            p
+            for p in ports
+            if not isinstance(p, dict)
+            or (p.get("name") != METRICS_PORT_NAME and p.get("containerPort") != args.metrics_port)
+        ]
+        ports.append({"name": METRICS_PORT_NAME, "containerPort": args.metrics_port, "protocol": "TCP"})
+        driver["ports"] = ports
 
     # --- Launcher ---
 
