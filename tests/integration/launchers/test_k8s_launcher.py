@@ -2,7 +2,8 @@
 reached by the real `kubernetes` client over HTTP: create, idempotent re-submit, the status transitions the Spark
 operator reports (SUSPENDED, UNKNOWN and a state nobody knows included), failure with errorMessage, cancel, a
 new launcher after a Core restart, the cached LIST, API errors; and Core's JobController running job records to
-DONE and ERROR through it. No cluster, no Spark: the test plays the operator by setting `.status`."""
+DONE and ERROR through it; a stream job submitted, running through a driver failure the operator retries, and
+cancelled. No cluster, no Spark: the test plays the operator by setting `.status`."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ from provender.kernel.jobs.args import (
     IngestionJobArgs,
     JobSource,
     JobTable,
+    KafkaJobSource,
     RetrievalJobArgs,
+    StreamIngestionJobArgs,
 )
 from provender.kernel.value_types import ValueType
 from tests import factories as f
@@ -55,6 +58,17 @@ INGESTION = IngestionJobArgs(
     end=datetime(2026, 11, 2, tzinfo=UTC),
     dead_letter_location="s3://bucket/dead-letter/",
 )
+STREAM_JOB = "stream-0123456789abcdef"
+STREAM = StreamIngestionJobArgs(
+    project="default",
+    table=TABLE,
+    source=KafkaJobSource("kafka:9092", "driver_trips", "json", "event_timestamp"),
+    redis_url="redis://provender-redis:6379",
+    checkpoint_location="s3://bucket/checkpoints/default/driver_hourly/0123abcd",
+    dead_letter_location="s3://bucket/dead-letter/",
+    metrics_port=8090,
+)
+KAFKA_JARS = ("local:///opt/provender/jars/spark-sql-kafka-0-10_2.13-4.2.0.jar",)
 RETRIEVAL = RetrievalJobArgs(
     project="default",
     entity_source=JobSource("s3://bucket/entities.parquet", "event_timestamp"),
@@ -292,6 +306,39 @@ def test_api_errors_are_provender_errors(standin: K8sStandIn, launcher: k8s.K8sL
         launcher.status(handle)
 
 
+def test_a_stream_job_runs_through_a_retried_failure_until_cancelled(standin: K8sStandIn) -> None:
+    standin.validate = lambda obj: [e.message for e in c.sparkapplication_validator().iter_errors(obj)]
+    launcher = new_launcher(standin, cache_ttl_seconds=0, jars=KAFKA_JARS)
+    handle = launcher.submit(STREAM_JOB, STREAM).handle
+    (app,) = standin.objects(NS)
+    assert app["metadata"]["labels"]["provender.dev/job-type"] == "stream"
+    assert app["spec"]["mainApplicationFile"] == "local:///opt/provender/jobs/stream_ingestion.py"
+    assert app["spec"]["restartPolicy"] == k8s.STREAM_RESTART_POLICY
+    assert app["spec"]["driver"]["annotations"]["prometheus.io/port"] == "8090"
+    assert app["spec"]["deps"]["jars"] == list(KAFKA_JARS)
+    assert launcher.status(handle) == (JobStatus.PENDING, "")
+    # Running, its driver lost and resubmitted by the operator (restartPolicy OnFailure), running again: the job
+    # stays active throughout, and RUNNING however many status calls (and however long) it runs.
+    for state, expected in [
+        ("SUBMITTED", JobStatus.PENDING),
+        ("RUNNING", JobStatus.RUNNING),
+        ("FAILING", JobStatus.RUNNING),
+        ("PENDING_RERUN", JobStatus.PENDING),
+        ("SUBMITTED", JobStatus.PENDING),
+        ("RUNNING", JobStatus.RUNNING),
+    ]:
+        standin.set_status(NS, STREAM_JOB, state, pod_name=f"{STREAM_JOB}-driver", executionAttempts=2)
+        assert launcher.status(handle) == (expected, ""), state
+    for _ in range(20):
+        assert launcher.status(handle) == (JobStatus.RUNNING, "")
+    assert [j.job_id for j in launcher.list_jobs(job_type="stream")] == [STREAM_JOB]
+    assert launcher.list_jobs(job_type="ingestion") == []
+    # Cancel deletes the running application; the operator then removes the driver and executors.
+    launcher.cancel(handle)
+    assert standin.objects(NS) == []
+    assert launcher.status(handle) == (JobStatus.ERROR, k8s.CANCELLED_MESSAGE)
+
+
 # The JobController with this launcher -----------------------------------------------------------------------------
 
 
@@ -371,6 +418,40 @@ def test_job_controller_cancels_and_reports_submission_errors(
     refused = controller.start_offline_to_online("default", "driver_hourly", end - timedelta(days=2), end)
     assert refused.status is JobStatus.ERROR and "submission failed" in refused.error_message
     assert isinstance(PermissionDenied("x"), ProvenderError)
+
+
+def test_job_controller_runs_a_stream_job_until_cancelled(database_url: str, standin: K8sStandIn) -> None:
+    engine = make_engine(database_url)
+    migrate(engine)
+    registry = Registry(Database(engine))
+    registry.apply_entity("default", f.entity("driver_id", ValueType.INT64))
+    registry.apply_feature_table("default", f.table("driver_trips", stream=True))
+    controller = JobController(
+        JobStore(Database(engine)),
+        registry,
+        new_launcher(standin, cache_ttl_seconds=0, jars=KAFKA_JARS),
+        JobSettings(
+            staging_location="s3://bucket/staging",
+            redis_url="redis://provender-redis:6379",
+            stream_metrics_port=8090,
+        ),
+    )
+    job = controller.start_stream_to_online("default", "driver_trips")
+    app = standin.get(NS, job.id)
+    assert app["metadata"]["labels"]["provender.dev/job-type"] == "stream"
+    assert app["metadata"]["annotations"]["provender.dev/table"] == "driver_trips"
+    assert app["spec"]["restartPolicy"]["type"] == "OnFailure"
+    assert app["spec"]["driver"]["annotations"]["prometheus.io/port"] == "8090"
+    standin.set_status(NS, job.id, "RUNNING", pod_name=f"{job.id}-driver")
+    for _ in range(3):
+        controller.reconcile_all()
+        assert controller.store.get(job.id).status is JobStatus.RUNNING
+    # The same table's stream asked for again while it runs is the running job.
+    assert controller.start_stream_to_online("default", "driver_trips").id == job.id
+    assert len(standin.objects(NS)) == 1
+    cancelled = controller.cancel_job(job.id)
+    assert cancelled.status is JobStatus.ERROR and standin.get(NS, job.id) is None
+    engine.dispose()
 
 
 def test_configured_from_a_kubeconfig(standin: K8sStandIn, tmp_path: Path) -> None:
