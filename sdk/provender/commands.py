@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from provender.client import Client
 from provender.kernel.errors import ProvenderError
+from provender.remote_job import JobInfo
 
 # Never wrap a line: ids, URLs and paths are copied from this output. When it goes to a file or a pipe, tables
 # are as wide as their content (rich would otherwise fold them at 80 columns).
@@ -108,16 +110,51 @@ def jobs(client: Client, args: argparse.Namespace) -> None:
         return
     if args.verb == "describe":
         job = client.get_job(args.id)
+        stream = job.type == "STREAM_INGESTION_JOB"
         for key, value in vars(job).items():
-            console.print(f"[bold]{key}[/bold]: {value}")
+            if not (stream and key == "report"):  # a stream's report is its latest micro-batch: tables below
+                console.print(f"[bold]{key}[/bold]: {escape(str(value))}")
+        if stream:
+            _micro_batch(job)
         return
     found = client.list_jobs(
-        include_terminated=not args.active, table_name=args.table or "", project=args.project
+        include_terminated=not args.active,
+        table_name=args.table or "",
+        project=args.project,
+        job_type=args.type,
     )
-    _table("jobs", ["id", "type", "status", "table", "started", "error"],
+    _table(f"{args.type} jobs" if args.type else "jobs", ["id", "type", "status", "table", "started", "error"],
            [(j.id, j.type.removesuffix("_JOB"), j.status, j.table_name,
              j.start_time.strftime("%Y-%m-%d %H:%M:%S") if j.start_time else "", j.error_message[:60])
             for j in found])  # fmt: skip
+
+
+def _micro_batch(job: JobInfo) -> None:
+    """A running stream job's latest micro-batch: its rows, event-time lag, and last offset per partition."""
+    r = job.report
+    if not r:
+        why = (
+            "Spark is starting, or no message has arrived"
+            if job.status in ("PENDING", "RUNNING")
+            else "the job is not running"
+        )
+        console.print(f"[bold]latest micro-batch[/bold]: none ({why})")
+        return
+    lag = r.get("event_time_lag_seconds")
+    newest = r.get("max_kafka_timestamp")
+    _table(f"latest micro-batch (#{r.get('batch', '?')})", ["", "value"], [
+        ("at", r.get("time", "")),
+        ("rows read", r.get("rows_read")),
+        ("rows written", r.get("rows_written")),
+        ("rows skipped (older than stored)", r.get("rows_skipped_stale")),
+        ("rows dead-lettered", r.get("rows_dead_lettered")),
+        ("event-time lag", f"{lag:,.1f} s" if lag is not None else ""),
+        ("newest Kafka timestamp", datetime.fromtimestamp(newest, UTC).isoformat() if newest is not None else ""),
+        ("took", f"{r['duration_seconds']:,.1f} s" if r.get("duration_seconds") is not None else ""),
+    ])  # fmt: skip
+    offsets = r.get("offsets") or {}
+    _table("last offsets", ["partition", "offset"],
+           sorted(offsets.items(), key=lambda item: int(item[0]) if str(item[0]).isdigit() else -1))  # fmt: skip
 
 
 def ingest(client: Client, args: argparse.Namespace) -> None:
@@ -194,6 +231,7 @@ def parser(command: str) -> argparse.ArgumentParser:
         p.add_argument("id", nargs="?")
         p.add_argument("--table", help="only this table's jobs")
         p.add_argument("--active", action="store_true", help="only pending and running jobs")
+        p.add_argument("--type", choices=["batch", "stream", "retrieval"], help="only jobs of this type")
     elif command == "ingest":
         p.add_argument("--table", required=True)
         p.add_argument(
