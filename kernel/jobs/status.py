@@ -15,3 +15,8 @@ class JobStatus(enum.Enum):
     @property
     def terminal(self) -> bool:
         return self in (JobStatus.DONE, JobStatus.ERROR)
+
+
+# How the error message of a job stopped by CancelJob begins, whoever records it first (the launcher, when it
+# sees the job ended, or Core's controller, which adds "(CancelJob)").
+CANCELLED = "cancelled by request"

@@ -12,6 +12,7 @@ from provender.core.jobs.background import BackgroundLoop
 from provender.core.jobs.controller import JobController, JobSettings
 from provender.core.jobs.schedules import Schedules
 from provender.core.jobs.store import JobStore
+from provender.core.jobs.streams import StreamControl
 from provender.core.launchers.base import Launcher, create_launcher, launcher_class
 from provender.core.metrics import CoreMetrics
 from provender.core.registry.database import Database, make_engine, migrate
@@ -128,6 +129,20 @@ class CoreSettings:
         help="comma-separated jars on every job's classpath (files here, or local:// paths in the k8s image), "
         "e.g. Spark's Kafka source for stream jobs",
     )
+    stream_control: bool = setting(
+        True,
+        flag="--no-stream-control",
+        env="STREAM_CONTROL",
+        group="streams",
+        help="do not keep a stream job running for every table with a Kafka stream source (start them yourself)",
+    )
+    stream_restart_backoff_seconds: float = setting(
+        10.0,
+        flag="--stream-restart-backoff-seconds",
+        env="STREAM_RESTART_BACKOFF_SECONDS",
+        group="streams",
+        help="wait before restarting a failed stream job; doubles with each failure in a row (up to 10 min)",
+    )
     stream_trigger_seconds: float = setting(
         1.0,
         flag="--stream-trigger-seconds",
@@ -241,7 +256,16 @@ def start_core(settings: CoreSettings) -> RunningServer:
         job_server = start_server(jobs, port=settings.job_port, host=settings.host, metrics=_metrics())
         running.on_stop.append(lambda: job_server.stop(grace=5))
         log.info("job service listening", extra={"port": job_server.port})
-    background = BackgroundLoop(controller, schedules, interval=settings.reconcile_seconds).start()
+    streams = (
+        StreamControl(db, controller, backoff_seconds=settings.stream_restart_backoff_seconds)
+        if settings.stream_control
+        else None
+    )
+    if streams is not None and not streams.enabled():
+        log.info("stream control is on, but Core has no --redis-url to stream into: no stream jobs")
+    background = BackgroundLoop(
+        controller, schedules, interval=settings.reconcile_seconds, streams=streams
+    ).start()
     running.on_stop.insert(0, background.stop)
     running.on_stop.append(metrics.state.attach(db))
     running.on_stop.append(engine.dispose)

@@ -24,7 +24,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import text
 
-from provender.kernel.jobs.status import JobStatus
+from provender.kernel.jobs.status import CANCELLED, JobStatus
 
 if TYPE_CHECKING:
     from provender.core.jobs.model import Job
@@ -37,7 +37,7 @@ JOB_STATUSES = tuple(s.name for s in JobStatus)
 
 # Why a job record turned ERROR, from the message the controller records (see controller.py).
 SUBMIT_PREFIX = "submission failed"
-CANCEL_PREFIX = "cancelled by request"
+CANCEL_PREFIX = CANCELLED
 
 
 def failure_reason(error_message: str) -> str:

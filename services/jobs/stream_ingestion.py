@@ -184,23 +184,32 @@ def start(
 
 
 def run(spark: SparkSession, args: StreamIngestionJobArgs) -> StreamSummary:
-    """Run until cancelled (SIGTERM stops the query between micro-batches) or until the query fails."""
+    """Run until stopped by a signal (the query stops; the process exits 128 + the signal) or until the query
+    fails (an error)."""
     metrics = StreamMetrics(args.project, args.table.name)
     if args.metrics_port:
         port = metrics.serve(args.metrics_port)
         print(f"stream metrics on port {port}", flush=True)
     query, writer = start(spark, args, metrics)
-    stop = threading.Event()
+    stopped_by: list[int] = []
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
-    while not stop.is_set() and query.isActive:
+            signal.signal(sig, lambda signum, _frame: stopped_by.append(signum))
+    while not stopped_by and query.isActive:
         query.awaitTermination(timeout=max(1.0, args.trigger_seconds))
         lag = consumer_lag(query.lastProgress)
         if lag is not None:
             metrics.lag(lag)
     if query.isActive:
         query.stop()
+    if stopped_by:
+        # A stream never ends of its own accord: stopped by a signal (a cancel, an eviction) it exits non-zero,
+        # so that a supervisor (Core's control loop, the operator's restart policy) sees it ended.
+        print(
+            f"stream stopped by signal {stopped_by[0]} after {writer.summary.batches} micro-batches",
+            flush=True,
+        )
+        raise SystemExit(128 + stopped_by[0])
     error = query.exception()
     if error is not None:
         raise RuntimeError(f"the stream query failed: {error.desc if hasattr(error, 'desc') else error}")

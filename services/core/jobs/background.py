@@ -1,4 +1,5 @@
-"""Core's background work: reconciling job records with the launcher, and running due schedules."""
+"""Core's background work: reconciling job records with the launcher, running due schedules, and keeping one
+stream job per streamed table (when stream control is on)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,25 @@ import threading
 
 from provender.core.jobs.controller import JobController
 from provender.core.jobs.schedules import Schedules
+from provender.core.jobs.streams import StreamControl
 
 log = logging.getLogger(__name__)
 
 
 class BackgroundLoop:
-    """One daemon thread that reconciles active jobs and runs due schedules every `interval` seconds."""
+    """One daemon thread that reconciles active jobs, runs due schedules and the stream control loop every
+    `interval` seconds."""
 
-    def __init__(self, controller: JobController, schedules: Schedules, interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        controller: JobController,
+        schedules: Schedules,
+        interval: float = 5.0,
+        streams: StreamControl | None = None,
+    ) -> None:
         self.controller = controller
         self.schedules = schedules
+        self.streams = streams
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="jobs-background", daemon=True)
@@ -32,6 +42,8 @@ class BackgroundLoop:
     def tick(self) -> None:
         self.controller.reconcile_all()
         self.schedules.run_due()
+        if self.streams is not None:
+            self.streams.tick()
 
     def _run(self) -> None:
         while not self._stop.is_set():

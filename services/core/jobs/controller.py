@@ -3,6 +3,7 @@ the launcher, and answers for jobs. Knows nothing of gRPC; the launcher is chose
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,11 +24,13 @@ from provender.kernel.errors import (
     ProvenderError,
 )
 from provender.kernel.jobs import args as job_args
+from provender.kernel.jobs.status import CANCELLED
 from provender.kernel.value_types import ValueType
 
 log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CANCELLED_BY_REQUEST = f"{CANCELLED} (CancelJob)"
 
 
 @dataclass(frozen=True)
@@ -189,11 +192,12 @@ class JobController:
         project = validation.project_name(project)
         self._require_online_store()
         stored = self.registry.get_feature_table(project, validation.check_name("table_name", table_name))
+        spec_hash = stream_spec_hash(stored)
         base = ids.base_id(
-            JobType.STREAM_INGESTION, {"project": project, "table": table_name, "hash": stored.hash}
+            JobType.STREAM_INGESTION, {"project": project, "table": table_name, "hash": spec_hash}
         )
         args = self.stream_args(project, stored, base)
-        return self._launch(base, JobType.STREAM_INGESTION, project, table_name, args, stored.hash)
+        return self._launch(base, JobType.STREAM_INGESTION, project, table_name, args, spec_hash)
 
     def stream_args(self, project: str, stored: StoredTable, base: str) -> job_args.StreamIngestionJobArgs:
         table = self._table_spec(project, stored)
@@ -204,7 +208,9 @@ class JobController:
             source=_kafka_source(stored),
             redis_url=self.settings.redis_url,
             # keyed by the spec hash, not the job id: a restarted job (a new attempt) resumes where it stopped
-            checkpoint_location=_url_join(staging, "checkpoints", project, table.name, stored.hash),
+            checkpoint_location=_url_join(
+                staging, "checkpoints", project, table.name, stream_spec_hash(stored)
+            ),
             dead_letter_location=_url_join(staging, "dead-letter", project, table.name, base),
             trigger_seconds=self.settings.stream_trigger_seconds,
             starting_offsets=self.settings.stream_starting_offsets,
@@ -306,13 +312,13 @@ class JobController:
             return None
         return self.launcher.report(job.handle)
 
-    def cancel_job(self, job_id: str) -> Job:
+    def cancel_job(self, job_id: str, reason: str = CANCELLED_BY_REQUEST) -> Job:
         job = self.store.get(ids.check_job_id(job_id))
         if job.status.terminal:
             return job
         if job.handle:
             self.launcher.cancel(job.handle)
-        return self.store.set_status(job.id, JobStatus.ERROR, "cancelled by request (CancelJob)")
+        return self.store.set_status(job.id, JobStatus.ERROR, reason)
 
     def health(self, project: str, tables: list[str]) -> tuple[list[str], list[str]]:
         """Tables whose latest finished ingestion succeeded (passed), and the others (failed)."""
@@ -345,6 +351,13 @@ class JobController:
                 self.reconcile(job)
             except Exception:
                 log.exception("reconciling a job failed", extra={"job_id": job.id})
+
+
+def stream_spec_hash(stored: StoredTable) -> str:
+    """What a stream job runs for: the table hash (entities, features, sources) and the max_age its writes
+    expire by. A new value means a new job (and a new checkpoint)."""
+    seconds = stored.spec.max_age.seconds
+    return hashlib.sha256(f"{stored.hash}:{seconds}".encode()).hexdigest()[:16]
 
 
 def _kafka_source(stored: StoredTable) -> job_args.KafkaJobSource:

@@ -66,6 +66,7 @@ from provender.kernel.jobs.args import (
     application_path,
 )
 from provender.kernel.jobs.conf import JOB_ID_CONF
+from provender.kernel.jobs.status import CANCELLED
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ MAX_NAME_LENGTH = 50
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 PLACEHOLDERS = ("name", "main_application_file", "arguments")
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-CANCELLED_MESSAGE = "cancelled by request"
+CANCELLED_MESSAGE = CANCELLED
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")

@@ -29,10 +29,11 @@ from provender.kernel.jobs import report as job_report
 from provender.kernel.jobs.args import JobArgs, application_path
 from provender.kernel.jobs.conf import JOB_ID_CONF
 from provender.kernel.jobs.folder import JobFolder, write_atomic
+from provender.kernel.jobs.status import CANCELLED
 
 # Runs the command, then records its exit status atomically; $0 is the exit-code file.
 _WRAPPER = '"$@"; code=$?; printf "%s\\n" "$code" > "$0.tmp" && mv "$0.tmp" "$0"; exit "$code"'
-CANCELLED_MESSAGE = "cancelled by request"
+CANCELLED_MESSAGE = CANCELLED
 
 
 def find_spark_home() -> Path:

@@ -64,53 +64,82 @@ def online(client: Client, drivers: list[int]) -> dict[str, list]:
     ).to_dict()
 
 
-def test_a_table_streams_through_core_to_serving(postgres, redis_server, redis, kafka_broker, jars, tmp_path):
-    topic = f"trips-{uuid.uuid4().hex[:10]}"
-    with running_platform(postgres, redis_server, tmp_path, "streams", spark_jars=jars) as platform:
-        client = Client(core_url=platform.core_url, serving_url=platform.serving_url)
-        client.apply(
-            [
-                Entity("driver_id", ValueType.INT64),
-                trips_table(kafka_broker.bootstrap_servers, topic, timedelta(days=1)),
-            ]
-        )
-        job = client.start_stream_to_online_ingestion("driver_trips")
-        assert client.start_stream_to_online_ingestion("driver_trips").get_id() == job.get_id()
-        now = datetime.now(UTC)
-        rows = pd.DataFrame(
-            {
-                "driver_id": [1001, 1002, 1001],
-                "trips_today": [3, 7, 4],
-                "event_timestamp": [
-                    now - timedelta(minutes=10),
-                    now - timedelta(minutes=5),
-                    now - timedelta(minutes=1),
-                ],
-            }
-        )
-        assert client.produce_to_stream("driver_trips", rows).messages == 3
-        want = {"driver_id": [1001, 1002, 1003], "driver_trips:trips_today": [4, 7, None]}
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while online(client, [1001, 1002, 1003]) != want:
-            info = client.get_job(job.get_id())
-            assert info.status in ("PENDING", "RUNNING"), f"stream job {info.status}: {info.error_message}"
-            assert time.monotonic() < deadline, (
-                f"not online after {STARTUP_SECONDS} s: {online(client, [1001, 1002, 1003])}"
-            )
-            time.sleep(0.5)
+def wait_online(client: Client, want: dict, job_id: str) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    drivers = want["driver_id"]
+    while (got := online(client, drivers)) != want:
+        info = client.get_job(job_id)
+        assert info.status in ("PENDING", "RUNNING"), f"stream job {info.status}: {info.error_message}"
+        assert time.monotonic() < deadline, f"not online after {STARTUP_SECONDS} s: {got}"
+        time.sleep(0.5)
 
-        info = client.get_job(job.get_id())
-        table_hash = client.get_feature_table("driver_trips").hash
-        assert (info.type, info.status, info.table_name, info.hash) == (
-            "STREAM_INGESTION_JOB", "RUNNING", "driver_trips", table_hash,
-        )  # fmt: skip
-        assert info.report["rows_written"] >= 1 and info.report["offsets"]
-        assert [j.id for j in client.list_jobs(include_terminated=False, job_type="stream")] == [job.get_id()]
+
+def trips(drivers: list[int], counts: list[int], minutes_ago: list[int]) -> pd.DataFrame:
+    now = datetime.now(UTC)
+    return pd.DataFrame(
+        {
+            "driver_id": drivers,
+            "trips_today": counts,
+            "event_timestamp": [now - timedelta(minutes=m) for m in minutes_ago],
+        }
+    )
+
+
+def test_a_table_streams_through_core_to_serving(postgres, redis_server, redis, kafka_broker, jars, tmp_path):
+    """Core's control loop starts the job when the table is applied; StartStreamToOnlineIngestionJob returns
+    that job; a changed table gets a new job, and the old one is cancelled only once the new one runs, so that
+    messages produced meanwhile arrive."""
+    topic = f"trips-{uuid.uuid4().hex[:10]}"
+    settings = {"spark_jars": jars, "stream_restart_backoff_seconds": 2.0}
+    with running_platform(postgres, redis_server, tmp_path, "streams", **settings) as platform:
+        client = Client(core_url=platform.core_url, serving_url=platform.serving_url)
+        table = trips_table(kafka_broker.bootstrap_servers, topic, timedelta(days=1))
+        client.apply([Entity("driver_id", ValueType.INT64), table])
+        assert (
+            client.produce_to_stream(
+                "driver_trips", trips([1001, 1002, 1001], [3, 7, 4], [10, 5, 1])
+            ).messages
+            == 3
+        )
+        deadline = time.monotonic() + 30
+        while not (running := client.list_jobs(include_terminated=False, job_type="stream")):
+            assert time.monotonic() < deadline, "the control loop started no stream job"
+            time.sleep(0.5)
+        [first] = running
+        assert client.start_stream_to_online_ingestion("driver_trips").get_id() == first.id
+        wait_online(
+            client, {"driver_id": [1001, 1002, 1003], "driver_trips:trips_today": [4, 7, None]}, first.id
+        )
+
+        deadline = time.monotonic() + 10  # the batch's progress line follows its writes
+        while not (info := client.get_job(first.id)).report and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (info.type, info.status, info.table_name) == (
+            "STREAM_INGESTION_JOB",
+            "RUNNING",
+            "driver_trips",
+        )
+        assert len(info.hash) == 16 and info.report["rows_written"] >= 1 and info.report["offsets"]
         assert client.list_jobs(job_type="batch") == []
 
-        client.cancel_job(job.get_id())
-        assert client.get_job(job.get_id()).status == "ERROR"
-        # a new start after the cancel is a new attempt of the same spec: it resumes from the checkpoint
-        again = client.start_stream_to_online_ingestion("driver_trips")
-        assert again.get_id() == f"{job.get_id()}-2"
-        client.cancel_job(again.get_id())
+        # a new max_age is a new job; messages produced while the jobs swap all arrive
+        client.apply(trips_table(kafka_broker.bootstrap_servers, topic, timedelta(hours=12)))
+        for i in range(10):
+            client.produce_to_stream("driver_trips", trips([2000 + i], [i], [0]))
+            time.sleep(1)
+        want = {"driver_id": [1001, *range(2000, 2010)], "driver_trips:trips_today": [4, *range(10)]}
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            jobs = {j.id: j for j in client.list_jobs(job_type="stream")}
+            if jobs[first.id].status == "ERROR" and online(client, want["driver_id"]) == want:
+                break
+            assert time.monotonic() < deadline, f"no swap: {jobs}, online {online(client, want['driver_id'])}"
+            time.sleep(0.5)
+        [second] = [j for j in jobs.values() if j.id != first.id]
+        assert second.status == "RUNNING" and second.hash != info.hash
+        assert jobs[first.id].error_message.startswith("cancelled by the stream control loop")
+
+        client.cancel_job(second.id)
+        assert client.get_job(second.id).status == "ERROR"
+        time.sleep(3)  # a job cancelled by request is not restarted by the loop
+        assert client.list_jobs(include_terminated=False, job_type="stream") == []
