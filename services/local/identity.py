@@ -46,6 +46,26 @@ def platform_of(pid: int) -> Path | None:
     return cwd.parent if part_of(pid, cwd.parent) == "redis" else None
 
 
+def tagged_processes(directory: Path, cwd_under: Path) -> list[int]:
+    """The processes we may look at that were started for the platform in `directory` (by it, or by its Core:
+    the tag is inherited) and work in `cwd_under` or a folder below it, e.g. the Spark jobs in <dir>/jobs."""
+    mine, under = directory.resolve(), cwd_under.resolve()
+    found = []
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        owner = platform_of(int(entry.name))
+        if owner is None or owner.resolve() != mine:
+            continue
+        try:
+            cwd = Path(os.readlink(entry / "cwd")).resolve()
+        except OSError:  # gone, or another user's
+            continue
+        if cwd == under or under in cwd.parents:
+            found.append(int(entry.name))
+    return found
+
+
 def command_of(pid: int, limit: int = 60) -> str:
     """The command line of `pid`, shortened to `limit` characters; "" when it cannot be read."""
     try:
@@ -57,7 +77,7 @@ def command_of(pid: int, limit: int = 60) -> str:
 
 
 def part_of(pid: int, directory: Path) -> str | None:
-    """Which part ("core", "serving", "redis") of the platform in `directory` `pid` is, by its local.json."""
+    """Which part ("core", "serving", "redis", "kafka") of the platform in `directory` `pid` is, by its local.json."""
     try:
         pids = json.loads((directory / STATE_FILE).read_text()).get("pids", {})
     except (OSError, ValueError):
@@ -75,6 +95,6 @@ def holder(port: int) -> tuple[int | None, Path | None, str]:
         command = command_of(pid)
         return pid, None, f"another process, pid {pid}" + (f": {command}" if command else "")
     part = part_of(pid, directory)
-    names = {"core": "the Core", "serving": "the Serving", "redis": "the Redis"}
+    names = {"core": "the Core", "serving": "the Serving", "redis": "the Redis", "kafka": "the Kafka"}
     what = names.get(part or "", "a process")
     return pid, directory, f"{what} of the provender local platform in {directory}, pid {pid}"

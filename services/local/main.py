@@ -10,6 +10,7 @@ import sys
 from provender.local.platform import (
     DEFAULT_CORE_PORT,
     DEFAULT_SERVING_PORT,
+    NOT_INSTALLED,
     LocalPlatform,
     LocalPlatformError,
 )
@@ -51,14 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(out))
     elif args.env and args.verb == "up":
-        names = {"core": "CORE_URL", "serving": "SERVING_URL", "staging": "STAGING_LOCATION"}
+        names = {"core": "CORE_URL", "serving": "SERVING_URL", "staging": "STAGING_LOCATION",
+                 "kafka": "KAFKA_BOOTSTRAP_SERVERS"}  # fmt: skip
         for key, name in names.items():
-            print(f"export PROVENDER_{name}={shlex.quote(out[key])}")
+            if key in out:  # kafka: when streaming is on
+                print(f"export PROVENDER_{name}={shlex.quote(out[key])}")
     else:
         for key, value in out.items():
             print(f"{key}={value}")
     if args.verb == "status" and out.get("status") == "not running":
         return 3
-    if args.verb == "status" and any(v != "up" for v in out.values()):
+    if args.verb == "status" and any(v != "up" and not v.startswith(NOT_INSTALLED) for v in out.values()):
         return 1
     return 0
