@@ -267,3 +267,57 @@ def running_platform(postgres, redis_server, base: Path, name: str, **core: Any)
             serving.running.stop(grace=1)
         core.stop(grace=1)
         LocalLauncher(LocalSettings(work_dir=base / "launcher")).stop_warm_driver()
+
+
+# --- Kafka (stream ingestion): a real broker from `make jvm-deps`; missing jars skip, or fail in CI ---
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def missing(reason: str) -> None:
+    """Skip the test, or fail it in CI."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI is set: the Kafka tests must run, not skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def kafka_libs() -> Path:
+    """The Kafka broker's jars (skip, or fail in CI, when `make jvm-deps` has not fetched them)."""
+    try:
+        import confluent_kafka  # noqa: F401
+    except ImportError:
+        missing("the confluent-kafka client is not installed (pip install confluent-kafka)")
+    from provender.local.kafka import KafkaNotAvailable, find_kafka_libs
+
+    try:
+        return find_kafka_libs()
+    except KafkaNotAvailable as e:
+        missing(str(e))
+        raise  # not reached: missing() skips or fails
+
+
+@pytest.fixture(scope="session")
+def kafka_jars(kafka_libs) -> list[str]:
+    """Spark's Kafka source and Avro jars for stream jobs' --jars (skip, or fail in CI, when not fetched)."""
+    from provender.local.kafka import KafkaNotAvailable, spark_kafka_jars
+
+    try:
+        return [str(j) for j in spark_kafka_jars()]
+    except KafkaNotAvailable as e:
+        missing(str(e))
+        raise
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(kafka_libs) -> Iterator[object]:
+    """One Kafka broker for the session on a free loopback port (`.bootstrap_servers`), stopped at the end."""
+    from provender.local.kafka import EmbeddedKafka
+
+    data_dir = Path(tempfile.mkdtemp(prefix="provender-test-kafka-"))
+    broker = EmbeddedKafka(data_dir, libs=kafka_libs).start()
+    yield broker
+    broker.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)

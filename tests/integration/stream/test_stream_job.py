@@ -28,10 +28,8 @@ from provender.kernel.jobs.args import (
 )
 from provender.kernel.online import layout as rl
 from provender.kernel.value_types import ValueType
-from provender.local.kafka import KafkaNotAvailable, spark_kafka_jars
 
 from ..jobs.conftest import dump_redis
-from .conftest import missing
 
 PROJECT = "streams"
 SCHEMA = {
@@ -55,18 +53,9 @@ STARTUP_SECONDS = 180  # spark-submit, the JVM and the first micro-batch on a lo
 FRESHNESS_BOUND_SECONDS = 20  # trigger (1 s) + a micro-batch: what a running job must keep to
 
 
-@pytest.fixture(scope="module")
-def jars() -> list[str]:
-    try:
-        return [str(j) for j in spark_kafka_jars()]
-    except KafkaNotAvailable as e:
-        missing(str(e))
-        raise
-
-
 @pytest.fixture
-def launcher(tmp_path, jars):
-    return create_launcher("local", work_dir=tmp_path / "jobs", master="local[2]", jars=jars)
+def launcher(tmp_path, kafka_jars):
+    return create_launcher("local", work_dir=tmp_path / "jobs", master="local[2]", jars=kafka_jars)
 
 
 def avro(record: dict) -> bytes:

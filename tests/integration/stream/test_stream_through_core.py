@@ -11,13 +11,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-import pytest
 
 from provender import AvroFormat, Client, Entity, Feature, FeatureTable, FileSource, KafkaSource, ValueType
-from provender.local.kafka import KafkaNotAvailable, spark_kafka_jars
 from tests.conftest import running_platform
-
-from .conftest import missing
 
 SCHEMA = {
     "type": "record",
@@ -29,15 +25,6 @@ SCHEMA = {
     ],
 }
 STARTUP_SECONDS = 180
-
-
-@pytest.fixture(scope="module")
-def jars() -> list[str]:
-    try:
-        return [str(j) for j in spark_kafka_jars()]
-    except KafkaNotAvailable as e:
-        missing(str(e))
-        raise
 
 
 def trips_table(bootstrap: str, topic: str, max_age: timedelta) -> FeatureTable:
@@ -85,12 +72,14 @@ def trips(drivers: list[int], counts: list[int], minutes_ago: list[int]) -> pd.D
     )
 
 
-def test_a_table_streams_through_core_to_serving(postgres, redis_server, redis, kafka_broker, jars, tmp_path):
+def test_a_table_streams_through_core_to_serving(
+    postgres, redis_server, redis, kafka_broker, kafka_jars, tmp_path
+):
     """Core's control loop starts the job when the table is applied; StartStreamToOnlineIngestionJob returns
     that job; a changed table gets a new job, and the old one is cancelled only once the new one runs, so that
     messages produced meanwhile arrive."""
     topic = f"trips-{uuid.uuid4().hex[:10]}"
-    settings = {"spark_jars": jars, "stream_restart_backoff_seconds": 2.0}
+    settings = {"spark_jars": kafka_jars, "stream_restart_backoff_seconds": 2.0}
     with running_platform(postgres, redis_server, tmp_path, "streams", **settings) as platform:
         client = Client(core_url=platform.core_url, serving_url=platform.serving_url)
         table = trips_table(kafka_broker.bootstrap_servers, topic, timedelta(days=1))
