@@ -4,20 +4,38 @@ Run by `make demo` after `provender local up` (or against any Provender: set PRO
 PROVENDER_SERVING_URL and PROVENDER_STAGING_LOCATION, which `eval "$(provender local up --env)"` does). It
 generates driver statistics, registers entities and two feature tables, ingests the DataFrame into the
 offline store, builds a point-in-time correct training set, loads the online store and looks features up.
+Then, when there is a Kafka broker (PROVENDER_KAFKA_BOOTSTRAP_SERVERS, which `provender local up --env` sets
+when it runs one), it streams: the driver_trips table's stream job reads Avro messages from a Kafka topic into
+the online store, and keeps running after the quickstart ends.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from provender import Client, Entity, Feature, FeatureTable, FileSource, KafkaSource, ProtoFormat, ValueType
+from provender import AvroFormat, Client, Entity, Feature, FeatureTable, FileSource, KafkaSource, ValueType
 
 DATA_DIR = Path(os.environ.get("PROVENDER_DEMO_DATA", ".provender/demo-data")).absolute()
+# The Kafka broker the driver_trips table streams from; without one, the quickstart does not stream.
+KAFKA = os.environ.get("PROVENDER_KAFKA_BOOTSTRAP_SERVERS", "")
+# The messages on the driver_trips topic, as a Feast 0.9 AvroFormat takes them: the schema as JSON.
+TRIP_SCHEMA = {
+    "type": "record",
+    "name": "DriverTrip",
+    "fields": [
+        {"name": "driver_id", "type": "long"},
+        {"name": "trips_today", "type": "int"},
+        {"name": "event_timestamp", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+    ],
+}
+STREAM_TIMEOUT_SECONDS = 300  # Spark starts a driver for the stream job: 20-60 s on a small machine
 
 
 def generate_driver_stats(drivers: int = 50, hours: int = 72) -> pd.DataFrame:
@@ -73,15 +91,20 @@ def main() -> None:
         ),
         stream_source=KafkaSource(
             event_timestamp_column="event_timestamp",
-            bootstrap_servers="localhost:9092",
+            bootstrap_servers=KAFKA,
             topic="driver_trips",
-            message_format=ProtoFormat(class_path="com.example.DriverTrip"),
-        ),
+            message_format=AvroFormat(json.dumps(TRIP_SCHEMA)),
+        )
+        if KAFKA
+        else None,
         max_age=timedelta(hours=6),
     )
 
     applied = client.apply([driver, customer, driver_hourly, trips])
     print(f"applied {len(applied)} objects\n")
+    # Trips as the app that counts them publishes them: Avro messages on the table's Kafka topic (made on first
+    # use). Core runs a stream job for a table with a Kafka source; step 5 waits for its rows online.
+    sent_trips = produce_trips(client) if KAFKA else None
 
     print("entities in project 'default':")
     for entity in client.list_entities():
@@ -125,13 +148,85 @@ def main() -> None:
 
     # 4. Online lookups, as a production service does them (driver 9999 does not exist).
     online = client.get_online_features(
-        ["driver_hourly:conv_rate", "driver_hourly:avg_daily_trips", "driver_trips:trips_today"],
+        ["driver_hourly:conv_rate", "driver_hourly:avg_daily_trips"],
         [{"driver_id": 1001}, {"driver_id": 1002}, {"driver_id": 9999}],
     )
     print("\nonline features:")
     print(online.to_df().to_string(index=False))
     print("\nstatuses:")
     print(pd.DataFrame(online.statuses()).to_string(index=False))
+
+    # 5. A stream: the trips sent to Kafka after `apply`, read into the online store by the table's stream job.
+    if sent_trips is None:
+        print(
+            "\nstreaming skipped: no Kafka broker (PROVENDER_KAFKA_BOOTSTRAP_SERVERS is not set; `make jvm-deps`, "
+            "then `provender local up`, runs one)"
+        )
+    else:
+        stream_trips(client, sent_trips)
+
+
+def produce_trips(client: Client) -> pd.DataFrame:
+    """Send a few trip counts to driver_trips' topic; returns them."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    trips = pd.DataFrame(
+        {
+            "driver_id": [1001, 1002, 1003],
+            "trips_today": [5, 11, 2],
+            "event_timestamp": [now - timedelta(seconds=s) for s in (30, 20, 10)],
+        }
+    )
+    sent = client.produce_to_stream("driver_trips", trips)
+    print(f"produced {sent.messages} Avro messages to topic {sent.topic} on {sent.bootstrap_servers}\n")
+    return trips
+
+
+def stream_trips(client: Client, trips: pd.DataFrame) -> None:
+    """Wait until Serving returns the trips sent to Kafka (the table's stream job started when needed)."""
+    # the job running already when Core started it for the table, else a new one
+    job = client.start_stream_to_online_ingestion("driver_trips")
+    print(f"\nstream job {job.id} reads topic driver_trips into the online store; waiting for the trips...")
+    features, rows = ["driver_trips:trips_today"], [{"driver_id": d} for d in trips["driver_id"]]
+    began = time.monotonic()
+    said, restarted = 0.0, False
+    while True:
+        online = client.get_online_features(features, rows)
+        if online.to_dict()["driver_trips:trips_today"] == trips["trips_today"].tolist():
+            break
+        info = client.get_job(job.id)
+        elapsed = time.monotonic() - began
+        if info.status not in ("PENDING", "RUNNING"):
+            if restarted:
+                raise SystemExit(
+                    f"stream job {job.id} {info.status}: {info.error_message} (log: {info.log_uri})"
+                )
+            print(f"  stream job {job.id} ended ({info.error_message}); starting it again")
+            job, restarted = client.start_stream_to_online_ingestion("driver_trips"), True
+        if elapsed > STREAM_TIMEOUT_SECONDS:
+            raise SystemExit(
+                f"the streamed rows were not online after {STREAM_TIMEOUT_SECONDS} s (stream job {info.status}; "
+                f"log: {info.log_uri})"
+            )
+        if elapsed - said >= 10:
+            said = elapsed
+            print(f"  {elapsed:3.0f} s: stream job {info.status}, not online yet")
+        time.sleep(1)
+    print(f"streamed features (online after {time.monotonic() - began:.0f} s of waiting):")
+    print(online.to_df().to_string(index=False))
+
+    deadline = time.monotonic() + 30  # the job reports a micro-batch once its rows are written
+    while not (batch := client.get_job(job.id).report) and time.monotonic() < deadline:
+        time.sleep(1)
+    if batch:
+        print(
+            f"latest micro-batch: {batch['rows_read']} rows read, {batch['rows_written']} written, "
+            f"{batch['rows_dead_lettered']} dead-lettered"
+        )
+    print(
+        f"\nthe stream job keeps running: send more with client.produce_to_stream('driver_trips', df); "
+        f"`provender jobs describe {job.id}` shows its latest micro-batch; `provender jobs cancel {job.id}` "
+        "or `provender local down` stops it"
+    )
 
 
 if __name__ == "__main__":

@@ -1,14 +1,37 @@
-"""`provender local` and the quickstart, run as a user runs them (subprocesses, a folder of their own)."""
+"""`provender local` and the quickstart, run as a user runs them (subprocesses, a folder of their own): the
+platform with its Kafka broker, the quickstart's batch part and its stream (a stream job that keeps running, seen
+through `provender jobs`), the notebook, and `down` stopping every process, the stream job's too."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from provender.local.identity import platform_of
+from tests.conftest import in_ci
 from tests.e2e.local_cli import ROOT, provender, remove_relocated_cluster
+
+
+def processes_of(home: Path) -> list[int]:
+    """Every process we may look at that was started for the platform in `home` (by it, or by its Core)."""
+    mine = home.resolve()
+    return [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and (owner := platform_of(int(p.name))) is not None and owner.resolve() == mine
+    ]
+
+
+def table_rows(text: str, header: str) -> list[list[str]]:
+    """The rows of the DataFrame printed after the line starting with `header` (until a blank line)."""
+    after = text.split(header, 1)[1].split("\n")[2:]  # the rest of the header line, the columns' line
+    return [line.split() for line in after[: after.index("")]]
 
 
 def test_local_up_quickstart_status_down(tmp_path):
@@ -19,13 +42,20 @@ def test_local_up_quickstart_status_down(tmp_path):
         urls = json.loads(up.stdout)
         assert set(urls) >= {"core", "serving", "jobs", "staging"}
         assert urls["staging"].startswith("file://")
+        streaming = "kafka" in urls  # `make jvm-deps` fetched the Kafka jars (CI: always)
+        if not streaming:
+            assert "streaming is off" in up.stderr and "make jvm-deps" in up.stderr
+            if in_ci():
+                pytest.fail(f"CI is set, but `provender local up` started no Kafka: {up.stderr}")
 
         again = provender("local", "up", "--dir", str(home), "--json")
         assert again.returncode == 0 and json.loads(again.stdout) == urls  # up twice is harmless
 
         status = provender("local", "status", "--dir", str(home))
         assert status.returncode == 0
-        assert status.stdout.split() == ["postgres=up", "redis=up", "core=up", "serving=up"]
+        parts = status.stdout.splitlines()
+        assert parts == ["postgres=up", "redis=up", parts[2], "core=up", "serving=up"]
+        assert parts[2] == "kafka=up" if streaming else parts[2].startswith("kafka=not installed (")
 
         env = {
             **os.environ,
@@ -35,6 +65,10 @@ def test_local_up_quickstart_status_down(tmp_path):
             "PROVENDER_DEMO_DATA": str(tmp_path / "data"),
             "PROVENDER_CONFIG": str(tmp_path / "no-config"),
         }
+        if streaming:
+            env["PROVENDER_KAFKA_BOOTSTRAP_SERVERS"] = urls["kafka"]
+        else:
+            env.pop("PROVENDER_KAFKA_BOOTSTRAP_SERVERS", None)
         quick = subprocess.run(
             [sys.executable, str(ROOT / "examples" / "quickstart.py")],
             capture_output=True,
@@ -53,14 +87,21 @@ def test_local_up_quickstart_status_down(tmp_path):
         training = out.split("training set")[1].split("ingestion")[0]
         assert "driver_hourly__conv_rate" in training and "NaN" in training  # the row older than the data
         assert "online store loaded" in out
-        statuses = out.split("statuses:")[1].split()
-        # Columns as asked: driver_id, conv_rate, avg_daily_trips, trips_today (never ingested); 9999 is unknown.
-        assert statuses[:4] == [
-            "driver_id", "driver_hourly:conv_rate", "driver_hourly:avg_daily_trips", "driver_trips:trips_today"
+        statuses = table_rows(out, "statuses:")
+        # Columns as asked: driver_id, conv_rate, avg_daily_trips; 9999 is unknown.
+        assert out.split("statuses:\n")[1].split()[:3] == [
+            "driver_id", "driver_hourly:conv_rate", "driver_hourly:avg_daily_trips"
         ]  # fmt: skip
-        assert statuses[4:] == ["PRESENT", "PRESENT", "PRESENT", "NOT_FOUND"] * 2 + [
-            "PRESENT", "NOT_FOUND", "NOT_FOUND", "NOT_FOUND"
-        ]  # fmt: skip
+        assert statuses == [["PRESENT"] * 3] * 2 + [["PRESENT", "NOT_FOUND", "NOT_FOUND"]]
+
+        # The stream: Avro messages on the local Kafka, read into Redis by the table's stream job, which runs on.
+        if not streaming:
+            assert "streaming skipped: no Kafka broker" in out
+        else:
+            assert f"produced 3 Avro messages to topic driver_trips on {urls['kafka']}" in out
+            assert table_rows(out, "streamed features")[:3] == [["1001", "5"], ["1002", "11"], ["1003", "2"]]
+            assert "latest micro-batch: 3 rows read, 3 written, 0 dead-lettered" in out
+            assert "the stream job keeps running" in out
 
         # The CLI against the same platform, as a user types it.
         cli_env = {"--core-url": urls["core"], "--serving-url": urls["serving"]}
@@ -95,6 +136,19 @@ def test_local_up_quickstart_status_down(tmp_path):
         assert "None (NOT_FOUND)" in online.stdout and "4242" in online.stdout
         jobs = provender("jobs", "list", *flags)
         assert jobs.stdout.count("DONE") >= 2  # the quickstart's retrieval and ingestion
+        if streaming:
+            streams = provender("jobs", "list", "--type", "stream", "--active", *flags)
+            assert streams.returncode == 0, streams.stderr
+            running = [
+                line.split("│")[1].strip() for line in streams.stdout.splitlines() if "RUNNING" in line
+            ]
+            assert len(running) == 1 and "driver_trips" in streams.stdout and "DONE" not in streams.stdout
+            described = provender("jobs", "describe", running[0], *flags)
+            assert described.returncode == 0, described.stderr
+            shown = [" ".join(line.replace("│", " ").split()) for line in described.stdout.splitlines()]
+            assert "type: STREAM_INGESTION_JOB" in shown and "status: RUNNING" in shown
+            assert any(re.fullmatch(r"hash: [0-9a-f]{16}", line) for line in shown)  # one job per spec hash
+            assert "rows read 3" in shown and "rows dead-lettered 0" in shown and "0 2" in shown  # offset 2
         missing = provender("tables", "describe", "ghost", *flags)
         assert missing.returncode == 1 and "feature table 'ghost' does not exist" in missing.stderr
 
@@ -126,10 +180,17 @@ def test_local_up_quickstart_status_down(tmp_path):
         down = provender("local", "down", "--dir", str(home))
     assert down.returncode == 0 and "stopped=yes" in down.stdout
     # the quickstart's jobs ran in the warm Spark driver, which `down` stopped too
-    logs = [p.read_text() for p in (home / "jobs").glob("*/driver.log") if p.parent.name != ".warm-driver"]
-    assert logs and all("running in the warm driver" in log for log in logs)
+    batch = [
+        p.read_text()
+        for p in (home / "jobs").glob("*/driver.log")
+        if p.parent.name.startswith(("ingest-", "retrieve-"))
+    ]
+    assert batch and all("running in the warm driver" in log for log in batch)
     driver = json.loads((home / "jobs" / ".warm-driver" / "handle").read_text())
     assert not Path(f"/proc/{driver['pid']}").exists()
+    # the stream job ran in a Spark driver of its own, which `down` stopped too; so nothing of it is left
+    assert any((home / "jobs").glob("stream-*/driver.log")) == streaming
+    assert processes_of(home) == []
     after = provender("local", "status", "--dir", str(home))
     assert after.returncode == 3 and "not running" in after.stdout
     remove_relocated_cluster(home)
