@@ -58,7 +58,7 @@ class StreamMetrics:
             registry=self.registry,
         ).labels(*values)
         self.event_lag = gauge(
-            "provender_stream_event_time_lag_seconds",
+            "provender_stream_event_lag_seconds",
             "Now minus the latest event time written, at the end of the latest micro-batch.",
         )
         self.max_event_time = gauge(

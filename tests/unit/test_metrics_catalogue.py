@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from provender.core.metrics import CoreMetrics
 from provender.jobs import metrics_push
+from provender.jobs.stream_metrics import StreamMetrics
 from provender.server.metrics import RpcMetrics
 from provender.serving.metrics import ServingMetrics
 
@@ -20,6 +21,7 @@ SECTIONS = {
     "Core": "core",
     "Serving": "serving",
     "Jobs": "jobs",
+    "Stream jobs": "streams",
 }
 ROW = re.compile(r"^\|\s*`(provender_[a-z0-9_]+)`\s*\|\s*(\w+)\s*\|\s*([^|]*)\|\s*([^|]+)\|\s*([^|]+)\|\s*$")
 TYPES = {"counter", "gauge", "histogram", "summary"}
@@ -67,10 +69,16 @@ def exported(registry: CollectorRegistry, extra_labels: tuple[str, ...] = ()) ->
 
 
 def code() -> dict[str, dict[str, Entry]]:
-    rpc, core, serving = CollectorRegistry(), CollectorRegistry(), CollectorRegistry()
+    rpc, core, serving, streams = (
+        CollectorRegistry(),
+        CollectorRegistry(),
+        CollectorRegistry(),
+        CollectorRegistry(),
+    )
     RpcMetrics(rpc)
     CoreMetrics(core)
     ServingMetrics(serving)
+    StreamMetrics("p", "t", streams)
     report = {
         "project": "p", "table": "t", "rows_read": 1, "rows_in_window": 1, "rows_dead_lettered": 0,
         "keys": 1, "rows_written": 1, "rows_skipped_stale": 0, "max_event_time": "2026-11-20T00:00:00+00:00",
@@ -83,6 +91,7 @@ def code() -> dict[str, dict[str, Entry]]:
         "core": exported(core),
         "serving": exported(serving),
         "jobs": exported(jobs, grouping),
+        "streams": exported(streams),
     }
 
 

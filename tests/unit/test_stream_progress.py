@@ -42,7 +42,7 @@ def test_a_batch_updates_the_series_a_dashboard_reads():
     assert value("provender_stream_rows_written_total") == 7
     assert value("provender_stream_rows_skipped_stale_total") == 2
     assert value("provender_stream_rows_dead_lettered_total") == 1
-    assert value("provender_stream_event_time_lag_seconds") == 10.0
+    assert value("provender_stream_event_lag_seconds") == 10.0
     assert value("provender_stream_last_kafka_timestamp_seconds") == 995.0
     assert value("provender_stream_consumer_lag_offsets") == 42
     assert value("provender_stream_batch_duration_seconds_count") == 1
