@@ -24,7 +24,7 @@ from provender.local.ports import free_port, is_free
 from tests.e2e.local_cli import ROOT, brought_down, provender, recorded
 
 DEFAULTS = (6565, 6566)
-ALL_UP = ["postgres=up", "redis=up", "core=up", "serving=up"]
+ALL_UP = ["postgres=up", "redis=up", "kafka=up", "core=up", "serving=up"]
 
 
 def lines(out: str) -> dict[str, str]:
