@@ -167,12 +167,16 @@ def main() -> None:
 
 
 def produce_trips(client: Client) -> pd.DataFrame:
-    """Send a few trip counts to driver_trips' topic; returns them."""
+    """Send trip counts for three drivers to driver_trips' topic (one more trip each than online, when run again, so
+    that the wait below sees these messages arrive); returns them."""
+    drivers = [1001, 1002, 1003]
+    online = client.get_online_features(["driver_trips:trips_today"], [{"driver_id": d} for d in drivers])
+    before = online.to_dict()["driver_trips:trips_today"]
     now = datetime.now(UTC).replace(microsecond=0)
     trips = pd.DataFrame(
         {
-            "driver_id": [1001, 1002, 1003],
-            "trips_today": [5, 11, 2],
+            "driver_id": drivers,
+            "trips_today": [n if b is None else b + 1 for n, b in zip((5, 11, 2), before, strict=True)],
             "event_timestamp": [now - timedelta(seconds=s) for s in (30, 20, 10)],
         }
     )
@@ -225,7 +229,7 @@ def stream_trips(client: Client, trips: pd.DataFrame) -> None:
     print(
         f"\nthe stream job keeps running: send more with client.produce_to_stream('driver_trips', df); "
         f"`provender jobs describe {job.id}` shows its latest micro-batch; `provender jobs cancel {job.id}` "
-        "or `provender local down` stops it"
+        "stops it (`provender local down` until the next `up`)"
     )
 
 
