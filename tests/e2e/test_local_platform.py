@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from provender.local.identity import platform_of
-from tests.conftest import in_ci
+from tests.conftest import in_ci, missing
 from tests.e2e.local_cli import ROOT, provender, remove_relocated_cluster
 
 
@@ -194,3 +194,46 @@ def test_local_up_quickstart_status_down(tmp_path):
     after = provender("local", "status", "--dir", str(home))
     assert after.returncode == 3 and "not running" in after.stdout
     remove_relocated_cluster(home)
+
+
+def test_without_the_kafka_jars_the_rest_comes_up_and_streaming_follows_the_jars(tmp_path):
+    """No `make jvm-deps` yet: `up` starts the rest and says in one line that streaming is off; `status` says Kafka
+    is not installed, which is no failure. With the jars, `up` again starts Kafka and restarts Core with them."""
+    home = tmp_path / "platform"
+
+    def local(*args: str, jars: bool) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k != "PROVENDER_KAFKA_LIBS"}
+        if not jars:
+            env["PROVENDER_KAFKA_LIBS"] = str(tmp_path / "no-kafka")
+        return subprocess.run([sys.executable, "-m", "provender.cli", "local", *args, "--dir", str(home)],
+                              capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+
+    try:
+        up = local("up", "--env", "--core-port", "0", "--serving-port", "0", jars=False)
+        assert up.returncode == 0, up.stderr
+        said = [line for line in up.stderr.splitlines() if "streaming is off" in line]
+        assert len(said) == 1 and "make jvm-deps" in said[0], up.stderr
+        assert "KAFKA" not in up.stdout and "PROVENDER_CORE_URL" in up.stdout
+        status = local("status", jars=False)
+        assert status.returncode == 0, status.stdout
+        parts = dict(line.split("=", 1) for line in status.stdout.splitlines())
+        assert parts["kafka"].startswith("not installed (") and "make jvm-deps" in parts["kafka"]
+        assert {k: v for k, v in parts.items() if k != "kafka"} == dict.fromkeys(
+            ["postgres", "redis", "core", "serving"], "up"
+        )
+
+        again = local("up", "--json", jars=True)  # e.g. after `make jvm-deps`
+        if "streaming is off" in again.stderr:
+            missing("no Kafka jars here: `make jvm-deps`")
+        assert again.returncode == 0, again.stderr
+        assert "Core restarted with the Kafka jars" in again.stderr
+        assert "kafka" in json.loads(again.stdout)
+        assert local("status", jars=True).stdout.splitlines() == [
+            "postgres=up", "redis=up", "kafka=up", "core=up", "serving=up"
+        ]  # fmt: skip
+        core = json.loads((home / "local.json").read_text())["pids"]["core"]
+        assert "--spark-jars" in Path(f"/proc/{core}/cmdline").read_bytes().decode(errors="replace")
+    finally:
+        down = provender("local", "down", "--dir", str(home))
+        remove_relocated_cluster(home)
+    assert down.returncode == 0 and processes_of(home) == []
