@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -109,7 +110,11 @@ def produce(source: KafkaSource, df: pd.DataFrame, timeout: float = 30.0) -> Pro
     from confluent_kafka import KafkaException, Producer
 
     encode = encoder(source)
-    producer = Producer({"bootstrap.servers": source.bootstrap_servers, "enable.idempotence": True})
+    # librdkafka's own log lines (a new broker's "coordinator load in progress: retrying") go to Python logging
+    producer = Producer(
+        {"bootstrap.servers": source.bootstrap_servers, "enable.idempotence": True},
+        logger=logging.getLogger("provender.kafka"),
+    )
     failures: list[str] = []
 
     def delivered(error: Any, _message: Any) -> None:

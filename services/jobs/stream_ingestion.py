@@ -157,6 +157,11 @@ def _offsets(value: Any) -> dict[tuple[str, str], int]:
     return {(t, p): int(o) for t, parts in data.items() if isinstance(parts, dict) for p, o in parts.items()}
 
 
+def topic_pattern(topic: str) -> str:
+    """A Java regex matching exactly this topic name (Kafka topic names are [a-zA-Z0-9._-]+)."""
+    return topic.replace(".", "\\.")
+
+
 def start(
     spark: SparkSession, args: StreamIngestionJobArgs, metrics: StreamMetrics | None
 ) -> tuple[StreamingQuery, BatchWriter]:
@@ -166,7 +171,9 @@ def start(
     raw = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", args.source.bootstrap_servers)
-        .option("subscribe", args.source.topic)
+        # a pattern rather than `subscribe`: a topic that does not exist yet is waited for, not an error (a table
+        # is often applied before anything is produced); Spark reads a topic it finds later from its start
+        .option("subscribePattern", topic_pattern(args.source.topic))
         .option("startingOffsets", args.starting_offsets)
         # offsets deleted by retention while the job was down: go on from the oldest left (and say so in the log)
         .option("failOnDataLoss", "false")

@@ -201,20 +201,29 @@ class EmbeddedKafka:
             **self.extra_config,
         }
 
+    def prepare(self, timeout: float = 60.0) -> None:
+        """Write the configuration, and format the storage the first time (a couple of seconds): what must be
+        done before `command()` runs (`start` does it; a caller that runs the broker its own way calls it)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text("".join(f"{k}={v}\n" for k, v in self.config().items()))
+        (self.data_dir / "log4j2.properties").write_text(_LOG4J2)
+        if not (self.storage_dir / "meta.properties").exists():
+            self._format(timeout)
+
+    def command(self) -> list[str]:
+        """The broker's command line (run it in `data_dir`, after `prepare`)."""
+        return [*self._java_command(), "kafka.Kafka", str(self.config_file)]
+
     def start(self, timeout: float = 60.0) -> EmbeddedKafka:
         """Start the broker (formatting its storage the first time) and return when it answers a metadata
         request; raise KafkaNotAvailable, with the end of its log, if it exits or does not answer in `timeout` s."""
         if self.is_running():
             return self
         deadline = time.monotonic() + timeout
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text("".join(f"{k}={v}\n" for k, v in self.config().items()))
-        (self.data_dir / "log4j2.properties").write_text(_LOG4J2)
-        if not (self.storage_dir / "meta.properties").exists():
-            self._format(deadline - time.monotonic())  # a couple of seconds, the first time only
+        self.prepare(timeout)
         with self.log_file.open("ab") as out:
             self._process = subprocess.Popen(
-                [*self._java_command(), "kafka.Kafka", str(self.config_file)],
+                self.command(),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

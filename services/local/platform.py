@@ -425,21 +425,17 @@ class LocalPlatform:
     def _start_kafka(self, state: LocalState, timeout: float) -> int:
         """The broker, detached like the other parts and tagged with this folder; its storage (formatted the
         first time) and configuration in <dir>/kafka, its log in <dir>/logs/kafka.log."""
-        from provender.local.kafka import _LOG4J2, EmbeddedKafka
+        from provender.local.kafka import EmbeddedKafka
 
         kafka = EmbeddedKafka(
             self.dir / "kafka", port=state.kafka_port, controller_port=state.kafka_controller_port
         )
-        kafka.data_dir.mkdir(parents=True, exist_ok=True)
-        kafka.config_file.write_text("".join(f"{k}={v}\n" for k, v in kafka.config().items()))
-        (kafka.data_dir / "log4j2.properties").write_text(_LOG4J2)
-        if not (kafka.storage_dir / "meta.properties").exists():
-            try:
-                kafka._format(timeout)  # a couple of seconds, the first time only
-            except KafkaNotAvailable as e:
-                raise LocalPlatformError(str(e)) from None
+        try:
+            kafka.prepare(timeout)
+        except KafkaNotAvailable as e:
+            raise LocalPlatformError(str(e)) from None
         return spawn(
-            [*kafka._java_command(), "kafka.Kafka", str(kafka.config_file)],
+            kafka.command(),
             self.dir / "logs" / "kafka.log",
             env=tagged_env(self.dir),
             cwd=kafka.data_dir,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from provender.jobs.stream_ingestion import consumer_lag
+from provender.jobs.stream_ingestion import consumer_lag, topic_pattern
 from provender.jobs.stream_metrics import BatchOutcome, StreamMetrics
 
 
@@ -46,3 +46,11 @@ def test_a_batch_updates_the_series_a_dashboard_reads():
     assert value("provender_stream_last_kafka_timestamp_seconds") == 995.0
     assert value("provender_stream_consumer_lag_offsets") == 42
     assert value("provender_stream_batch_duration_seconds_count") == 1
+
+
+def test_the_topic_pattern_matches_the_topic_alone():
+    import re
+
+    pattern = topic_pattern("driver.trips-v1_2")
+    assert re.fullmatch(pattern, "driver.trips-v1_2")
+    assert not re.fullmatch(pattern, "driverXtrips-v1_2") and not re.fullmatch(pattern, "driver.trips-v1_23")

@@ -188,7 +188,8 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_loses_nothing(
     kafka_broker, redis, redis_server, launcher, tmp_path
 ):
     """Messages keep coming while the job is killed and started again (a new attempt, as Core's restart makes
-    it): every message arrives. The second attempt would start at the latest offset without its checkpoint."""
+    it): every message arrives. The second attempt would start at the latest offset without its checkpoint. The
+    first starts before its topic exists, as a job started when its table is applied does."""
     topic = new_topic()
     args = stream_args(kafka_broker.bootstrap_servers, topic, tmp_path, redis_url=redis_server.url)
     sent: list[dict] = []
@@ -208,10 +209,12 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_loses_nothing(
             time.sleep(0.02)
         assert producer.flush(30) == 0
 
+    first = launcher.submit("stream-" + uuid.uuid4().hex[:16], args)
+    time.sleep(5)
+    assert launcher.status(first.handle)[0] is JobStatus.RUNNING
     producer = threading.Thread(target=keep_producing)
     producer.start()
     try:
-        first = launcher.submit("stream-" + uuid.uuid4().hex[:16], args)
         deadline = time.monotonic() + STARTUP_SECONDS
         while not dump_redis(redis) and time.monotonic() < deadline:
             assert launcher.status(first.handle)[0] is JobStatus.RUNNING
