@@ -57,34 +57,50 @@ class StreamSummary:
     offsets: dict[str, int] = field(default_factory=dict)
 
 
+def checked_messages(messages: DataFrame, args: StreamIngestionJobArgs) -> DataFrame:
+    """Kafka's frame, decoded (stream_formats) and validated (online_write.validated), with REASON: why a
+    message is a dead letter (null when it is written). Applied once to the streaming frame, so that each
+    micro-batch arrives with its plan built."""
+    table, source = args.table, args.source
+    decoded = stream_formats.decode(messages, table, source)
+    created = source.created_timestamp_column or None
+    where = f"table {table.name}.stream_source"
+    checked = validated(decoded, table, source.event_timestamp_column, created, frozenset(), where)
+    return checked.withColumn(REASON, F.coalesce(F.col(stream_formats.UNDECODABLE), F.col(REASON)))
+
+
 class BatchWriter:
-    """The foreachBatch function: one micro-batch in, its rows in Redis and its dead letters in parquet."""
+    """The foreachBatch function: one micro-batch of checked messages in, its rows in Redis and its dead
+    letters in parquet. Two Spark jobs when every message is good (the counts, the write), three otherwise."""
 
     def __init__(self, args: StreamIngestionJobArgs, metrics: StreamMetrics | None) -> None:
         self.args = args
         self.metrics = metrics
         self.summary = StreamSummary(project=args.project, table=args.table.name)
-        self.where = f"table {args.table.name}.stream_source"
 
-    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+    def __call__(self, checked: DataFrame, batch_id: int) -> None:
         began = time.monotonic()
-        args, table, source = self.args, self.args.table, self.args.source
-        decoded = stream_formats.decode(batch, table, source)
-        created = source.created_timestamp_column or None
-        checked = validated(decoded, table, source.event_timestamp_column, created, frozenset(), self.where)
-        checked = checked.withColumn(
-            REASON, F.coalesce(F.col(stream_formats.UNDECODABLE), F.col(REASON))
-        ).persist()
+        args, table = self.args, self.args.table
+        checked = checked.persist()
         try:
-            counts = checked.agg(
-                F.count(F.lit(1)).alias("read"),
-                F.count(F.when(F.col(REASON).isNotNull(), 1)).alias("bad"),
-                F.max("timestamp").alias("kafka_ts"),
-            ).collect()[0]
-            offsets = {
-                str(r["partition"]): int(r["offset"])
-                for r in checked.groupBy("partition").agg(F.max("offset").alias("offset")).collect()
+            per_partition = (
+                checked.groupBy("partition")
+                .agg(
+                    F.count(F.lit(1)).alias("read"),
+                    F.count(F.when(F.col(REASON).isNotNull(), 1)).alias("bad"),
+                    F.max("timestamp").alias("kafka_ts"),
+                    F.max("offset").alias("offset"),
+                )
+                .collect()
+            )
+            counts = {
+                "read": sum(r["read"] for r in per_partition),
+                "bad": sum(r["bad"] for r in per_partition),
+                "kafka_ts": max(
+                    (r["kafka_ts"] for r in per_partition if r["kafka_ts"] is not None), default=None
+                ),
             }
+            offsets = {str(r["partition"]): int(r["offset"]) for r in per_partition}
             totals = write_latest(checked.where(F.col(REASON).isNull()), args.project, table, args.redis_url)
             if counts["bad"]:
                 checked.where(F.col(REASON).isNotNull()).select(
@@ -181,7 +197,8 @@ def start(
     )
     writer = BatchWriter(args, metrics)
     query = (
-        raw.writeStream.queryName(f"provender-stream-{args.project}-{args.table.name}")
+        checked_messages(raw, args)
+        .writeStream.queryName(f"provender-stream-{args.project}-{args.table.name}")
         .foreachBatch(writer)
         .option("checkpointLocation", sources.spark_path(args.checkpoint_location))
         .trigger(processingTime=f"{int(args.trigger_seconds * 1000)} milliseconds")
