@@ -13,7 +13,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export PROVENDER_FEAST09_VENV := $(abspath $(FEAST09))
 
 .PHONY: help install system-deps jvm-deps feast09 test test-unit test-integration test-compat lint format protos demo clean \
-	bench bench-online bench-ingest bench-retrieval
+	bench bench-online bench-ingest bench-stream bench-retrieval
 BENCH_ARGS ?=
 
 help:
@@ -72,13 +72,16 @@ demo: $(STAMP) system-deps jvm-deps
 	eval "$$($(BIN)/provender local up --env)" && $(BIN)/python examples/quickstart.py
 	@echo "The platform keeps running: '$(BIN)/provender local status' to check it, '$(BIN)/provender local down' to stop it."
 
-bench: bench-online bench-ingest bench-retrieval
+bench: bench-online bench-ingest bench-stream bench-retrieval
 
 bench-online: $(STAMP) system-deps
 	$(BIN)/python bench/online/run.py $(BENCH_ARGS)
 
 bench-ingest: $(STAMP) system-deps
 	$(BIN)/python bench/ingest/run.py $(BENCH_ARGS)
+
+bench-stream: $(STAMP) system-deps jvm-deps
+	$(BIN)/python bench/stream/run.py $(BENCH_ARGS)
 
 bench-retrieval: $(STAMP) system-deps
 	$(BIN)/python bench/retrieval/run.py $(BENCH_ARGS)
