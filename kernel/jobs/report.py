@@ -68,12 +68,16 @@ def print_progress(progress: dict[str, Any]) -> None:
 
 
 def _latest(log: Path, prefix: str) -> dict[str, Any] | None:
+    """The newest readable line with `prefix`. The JVM's own output may be glued onto the end of a line (it
+    writes to the same log), so the JSON object at the line's start is read and the rest ignored."""
     for line in reversed(read_tail(log)):
         if line.startswith(prefix):
             try:
-                return json.loads(line[len(prefix) :])
+                value, _ = json.JSONDecoder().raw_decode(line[len(prefix) :])
             except json.JSONDecodeError:
-                return None
+                continue
+            if isinstance(value, dict):
+                return value
     return None
 
 

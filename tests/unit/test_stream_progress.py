@@ -54,3 +54,16 @@ def test_the_topic_pattern_matches_the_topic_alone():
     pattern = topic_pattern("driver.trips-v1_2")
     assert re.fullmatch(pattern, "driver.trips-v1_2")
     assert not re.fullmatch(pattern, "driverXtrips-v1_2") and not re.fullmatch(pattern, "driver.trips-v1_23")
+
+
+def test_the_latest_readable_progress_line_is_the_report_even_with_the_jvms_output_glued_on(tmp_path):
+    from provender.kernel.jobs.report import PROGRESS_PREFIX, find_summary
+
+    log = tmp_path / "driver.log"
+    log.write_text(
+        f'{PROGRESS_PREFIX}{{"batch": 1, "rows_written": 3}}\n'
+        "26/12/01 04:00:00 INFO KafkaConsumer: Seeking to offset 3\n"
+        f'{PROGRESS_PREFIX}{{"batch": 2, "rows_written": 5}}26/12/01 04:00:01 INFO SparkContext: glued\n'
+        f"{PROGRESS_PREFIX}{{not json\n"
+    )
+    assert find_summary(log) == {"batch": 2, "rows_written": 5}
