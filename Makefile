@@ -20,7 +20,8 @@ help:
 	@echo "make demo     bring up the platform locally (provender local up) and run the quickstart"
 	@echo "make test     lint, check generated code, run the whole test suite"
 	@echo "make protos   regenerate sdk/provender/proto from protos/"
-	@echo "make bench    every benchmark (bench-online, bench-ingest, bench-retrieval); BENCH_ARGS=--quick for small data"
+	@echo "make bench    every benchmark (bench-online, bench-ingest, bench-retrieval, bench-stream); BENCH_ARGS=--quick for small data"
+	@echo "make jvm-deps fetch Apache Kafka and Spark's Kafka source from Maven Central into .deps/ (test and demo do it)"
 	@echo "make lint | format | test-unit | test-integration | test-compat | clean"
 
 $(STAMP): pyproject.toml setup.py
