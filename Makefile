@@ -88,4 +88,4 @@ bench-retrieval: $(STAMP) system-deps
 	$(BIN)/python bench/retrieval/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(FEAST09) .pytest_cache .ruff_cache .hypothesis .provender
+	rm -rf $(VENV) $(FEAST09) .deps .pytest_cache .ruff_cache .hypothesis .provender
