@@ -43,6 +43,13 @@ def _name(value: str, where: str) -> str:
     return value
 
 
+def _redis_url(data: dict[str, Any]) -> str:
+    redis_url = _str(data, "redis_url", "args")
+    if not redis_url:
+        raise InvalidArgument("args.redis_url", redis_url, "redis://host:port, rediss://... or host:port,...")
+    return redis_url
+
+
 def _url(value: str, where: str) -> str:
     if not value.startswith(_URL_SCHEMES):
         raise InvalidArgument(where, value, "a URL starting with file:// or s3://")
@@ -268,11 +275,7 @@ class IngestionJobArgs(_JsonArgs):
     @classmethod
     def from_json(cls, text: str) -> IngestionJobArgs:
         data = _load(text, cls.KIND)
-        redis_url = _str(data, "redis_url", "args")
-        if not redis_url:
-            raise InvalidArgument(
-                "args.redis_url", redis_url, "redis://host:port, rediss://... or host:port,..."
-            )
+        redis_url = _redis_url(data)
         return cls(
             project=_str(data, "project", "args", "default") or "default",
             table=JobTable.from_dict(_require(data, "table", "args"), "args.table"),
@@ -403,11 +406,7 @@ class StreamIngestionJobArgs(_JsonArgs):
     @classmethod
     def from_json(cls, text: str) -> StreamIngestionJobArgs:
         data = _load(text, cls.KIND)
-        redis_url = _str(data, "redis_url", "args")
-        if not redis_url:
-            raise InvalidArgument(
-                "args.redis_url", redis_url, "redis://host:port, rediss://... or host:port,..."
-            )
+        redis_url = _redis_url(data)
         trigger = data.get("trigger_seconds", 1.0)
         if not isinstance(trigger, int | float) or isinstance(trigger, bool):
             raise InvalidArgument("args.trigger_seconds", trigger, "a number of seconds")
