@@ -41,6 +41,12 @@ from provender.kernel.jobs.args import StreamIngestionJobArgs
 
 DEAD_LETTER_REASON = "reason"
 
+# Every micro-batch, Spark turns the decoded stream into the batch frame foreachBatch receives, and derives the
+# constraints of the decode-and-validate plan on the way (LogicalRDD.rewriteStatsAndConstraints). On that plan
+# (a projection and a null check per column) the derivation was a third of each micro-batch's time, for nothing:
+# the batch frame is only counted and written. Without it a micro-batch is ~1 s shorter at 1k messages/s.
+STREAM_SESSION_CONF = {"spark.sql.constraintPropagation.enabled": "false"}
+
 
 @dataclass
 class StreamSummary:
@@ -183,6 +189,8 @@ def start(
 ) -> tuple[StreamingQuery, BatchWriter]:
     """Start the streaming query (returns at once), and its foreachBatch writer (which keeps the summary)."""
     sources.configure_session(spark)
+    for key, value in STREAM_SESSION_CONF.items():
+        spark.conf.set(key, value)
     stream_formats.check(args.table, args.source)
     raw = (
         spark.readStream.format("kafka")
