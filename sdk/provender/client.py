@@ -8,6 +8,7 @@ Calls raise `provender.kernel.errors` types with the server's message; an unreac
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -56,6 +57,7 @@ class Client:
         project: str | None = None,
         timeout: float | None = None,
         staging_location: str | None = None,
+        kafka_bootstrap_servers: str | None = None,
         options: Mapping[str, Any] | None = None,
         **feast_client_options: Any,
     ) -> None:
@@ -72,6 +74,7 @@ class Client:
             "project": project,
             "timeout": timeout,
             "staging_location": staging_location,
+            "kafka_bootstrap_servers": kafka_bootstrap_servers,
         }
         mapped.update({k: v for k, v in ours.items() if v is not None})
         self.config = config_module.resolve(**mapped)
@@ -540,11 +543,21 @@ class Client:
             if isinstance(feature_table, FeatureTable)
             else self.get_feature_table(feature_table, project)
         )
-        if not isinstance(table.stream_source, KafkaSource):
+        source = table.stream_source
+        if not isinstance(source, KafkaSource):
             raise InvalidArgument(
                 "feature_table", table.name, "a feature table with a KafkaSource stream source"
             )
-        return produce(table.stream_source, df, timeout)
+        if not source.bootstrap_servers:  # the deployment's Kafka, as Core's stream job reads it
+            if not self.config.kafka_bootstrap_servers:
+                raise InvalidArgument(
+                    "kafka_bootstrap_servers",
+                    "",
+                    f"the deployment's Kafka brokers (host:port,...), as table {table.name!r}'s KafkaSource "
+                    "names none: Client(kafka_bootstrap_servers=...) or PROVENDER_KAFKA_BOOTSTRAP_SERVERS",
+                )
+            source = dataclasses.replace(source, bootstrap_servers=self.config.kafka_bootstrap_servers)
+        return produce(source, df, timeout)
 
     def schedule_offline_to_online_ingestion(
         self,

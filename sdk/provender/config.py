@@ -55,6 +55,9 @@ class Config:
     oauth_audience: str = ""
     oauth_token_request_url: str = ""
     s3_endpoint_url: str = ""  # an S3-compatible store (MinIO...); empty: AWS, or AWS_ENDPOINT_URL
+    # The deployment's Kafka (host:port,...), where produce_to_stream sends for a KafkaSource that names no
+    # brokers (Core's --kafka-bootstrap-servers; `provender local up` prints it)
+    kafka_bootstrap_servers: str = ""
 
     @property
     def jobs_url(self) -> str:

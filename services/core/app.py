@@ -129,6 +129,13 @@ class CoreSettings:
         help="comma-separated jars on every job's classpath (files here, or local:// paths in the k8s image), "
         "e.g. Spark's Kafka source for stream jobs",
     )
+    kafka_bootstrap_servers: str = setting(
+        "",
+        flag="--kafka-bootstrap-servers",
+        env="KAFKA_BOOTSTRAP_SERVERS",
+        group="streams",
+        help="this deployment's Kafka brokers (host:port,...): a table's KafkaSource that names none reads these",
+    )
     stream_control: bool = setting(
         True,
         flag="--no-stream-control",
@@ -221,7 +228,7 @@ def start_core(settings: CoreSettings) -> RunningServer:
         revision = migrate(engine)
         log.info("registry schema at revision %s", revision, extra={"revision": revision})
     db = Database(engine)
-    registry = Registry(db)
+    registry = Registry(db, settings.kafka_bootstrap_servers)
     staging = settings.staging_location or (Path(tempfile.gettempdir()) / "provender-staging").as_uri()
     metrics = core_metrics()
     controller = JobController(

@@ -165,6 +165,8 @@ class LocalPlatform:
                     "--launcher-work-dir",
                     str(self.dir / "jobs"),
                     *(["--spark-jars", ",".join(jars)] if jars else []),
+                    # a KafkaSource applied with no brokers reads the embedded Kafka
+                    *(["--kafka-bootstrap-servers", state.kafka_bootstrap_servers] if jars else []),
                 ],
                 self.dir / "logs" / "core.log",
                 env=tagged_env(self.dir),

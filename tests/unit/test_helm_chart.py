@@ -60,6 +60,7 @@ EVERYTHING = {
     },
     "postgres": {"auth": {"password": "given-Password.1"}, "persistence": {"enabled": False}},
     "redis": {"persistence": {"enabled": False, "size": "1Gi"}, "appendOnly": False},
+    "kafka": {"bootstrapServers": "kafka-0.kafka.svc:9092,kafka-1.kafka.svc:9092"},
     "spark": {
         "stagingLocation": "s3://bucket/provender/staging",
         "image": "registry.example/provender-spark:1.2.3",
@@ -215,6 +216,7 @@ def test_values_schema_accepts_the_defaults_and_rejects_wrong_values() -> None:
         ({"spark": {"executor": {"memory": "2 GB"}}}, "/spark/executor/memory"),
         ({"securityContext": {"runAsNonRoot": False}}, "/securityContext/runAsNonRoot"),
         ({"core": {"replicaCount": 2}}, "/core/replicaCount"),
+        ({"kafka": {"bootstrapServers": "kafka://broker:9092"}}, "/kafka/bootstrapServers"),
     ]
     for values, where in wrong:
         with pytest.raises(helm.HelmValuesError) as raised:
@@ -257,6 +259,20 @@ def test_serving_points_at_the_core_service(values: dict[str, Any]) -> None:
     assert pods_selected_by(docs, core_svc["spec"]["selector"]) == ["provender-core"]
     serving_svc = c.one(docs, "Service", "provender-serving")
     assert pods_selected_by(docs, serving_svc["spec"]["selector"]) == ["provender-serving"]
+
+
+def test_external_kafka_reaches_core_as_the_default_brokers() -> None:
+    """kafka.bootstrapServers becomes Core's --kafka-bootstrap-servers (a Core setting that exists); unset, Core
+    has no default and every KafkaSource names its brokers."""
+    from provender.core.app import CoreSettings
+    from provender.server.settings import ENV_PREFIX, flag_fields
+
+    core = container(c.one(c.manifests(EVERYTHING), "Deployment", "provender-core"), "core")
+    assert env_value(core, "PROVENDER_KAFKA_BOOTSTRAP_SERVERS") == EVERYTHING["kafka"]["bootstrapServers"]
+    core_variables = {ENV_PREFIX + f.metadata["flag"].env for f in flag_fields(CoreSettings)}
+    assert "PROVENDER_KAFKA_BOOTSTRAP_SERVERS" in core_variables
+    default = container(c.one(c.manifests({}), "Deployment", "provender-core"), "core")
+    assert "PROVENDER_KAFKA_BOOTSTRAP_SERVERS" not in {e["name"] for e in default["env"]}
 
 
 def test_services_expose_the_grpc_and_metrics_ports() -> None:

@@ -83,3 +83,26 @@ def test_zero_max_age_means_none_and_html_renders():
     assert FeatureTable.from_proto(t.to_proto()).max_age is None
     html = table()._repr_html_()
     assert "<table>" in html and "driver_hourly" in html and "conv_rate" in html
+
+
+def test_producing_for_a_source_without_brokers_needs_the_deployments_kafka(monkeypatch):
+    """A KafkaSource applied with bootstrap_servers "" reads Core's default brokers; the SDK must be told them
+    to produce (before it connects anywhere)."""
+    import dataclasses
+
+    import pandas as pd
+
+    from provender import Client
+    from provender.kernel.errors import InvalidArgument
+
+    monkeypatch.delenv("PROVENDER_KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.setenv("PROVENDER_CONFIG", "/nonexistent/provender-config")
+    t = table()
+    t.stream_source = dataclasses.replace(t.stream_source, bootstrap_servers="")
+    with pytest.raises(InvalidArgument) as info:
+        Client("localhost:1", "localhost:2").produce_to_stream(t, pd.DataFrame({"driver_id": [1]}))
+    assert "kafka_bootstrap_servers" in str(info.value) and "PROVENDER_KAFKA_BOOTSTRAP_SERVERS" in str(
+        info.value
+    )
+    configured = Client("localhost:1", "localhost:2", kafka_bootstrap_servers="broker:9092")
+    assert configured.config.kafka_bootstrap_servers == "broker:9092"

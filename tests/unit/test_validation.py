@@ -58,6 +58,17 @@ def test_kafka_source_needs_servers_topic_and_format():
             v.validate_feature_table(spec)
 
 
+def test_kafka_source_without_servers_reads_the_deployments_kafka_when_core_has_one():
+    spec = f.table(stream=True)
+    spec.stream_source.kafka_options.bootstrap_servers = ""
+    with pytest.raises(InvalidArgument) as info:
+        v.validate_feature_table(spec)
+    assert "kafka_options.bootstrap_servers" in str(info.value) and "--kafka-bootstrap-servers" in str(
+        info.value
+    )
+    v.validate_feature_table(spec, kafka_default="kafka-0.kafka:9092")
+
+
 def test_unknown_value_type_number_is_reported():
     spec = f.table(features=(f.feature("x", ValueType.FLOAT),))
     spec.features[0].value_type = 9  # a hole in the enum

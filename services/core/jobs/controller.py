@@ -192,7 +192,7 @@ class JobController:
         project = validation.project_name(project)
         self._require_online_store()
         stored = self.registry.get_feature_table(project, validation.check_name("table_name", table_name))
-        spec_hash = stream_spec_hash(stored)
+        spec_hash = stream_spec_hash(stored, self.registry.kafka_bootstrap_servers)
         base = ids.base_id(
             JobType.STREAM_INGESTION, {"project": project, "table": table_name, "hash": spec_hash}
         )
@@ -205,11 +205,15 @@ class JobController:
         return job_args.StreamIngestionJobArgs(
             project=project,
             table=table,
-            source=_kafka_source(stored),
+            source=_kafka_source(stored, self.registry.kafka_bootstrap_servers),
             redis_url=self.settings.redis_url,
             # keyed by the spec hash, not the job id: a restarted job (a new attempt) resumes where it stopped
             checkpoint_location=_url_join(
-                staging, "checkpoints", project, table.name, stream_spec_hash(stored)
+                staging,
+                "checkpoints",
+                project,
+                table.name,
+                stream_spec_hash(stored, self.registry.kafka_bootstrap_servers),
             ),
             dead_letter_location=_url_join(staging, "dead-letter", project, table.name, base),
             trigger_seconds=self.settings.stream_trigger_seconds,
@@ -353,15 +357,21 @@ class JobController:
                 log.exception("reconciling a job failed", extra={"job_id": job.id})
 
 
-def stream_spec_hash(stored: StoredTable) -> str:
-    """What a stream job runs for: the table hash (entities, features, sources) and the max_age its writes
-    expire by. A new value means a new job (and a new checkpoint)."""
+def stream_spec_hash(stored: StoredTable, kafka_default: str = "") -> str:
+    """What a stream job runs for: the table hash (entities, features, sources), the max_age its writes expire
+    by and, for a KafkaSource that names no brokers, the deployment's (`kafka_default`). A new value means a new
+    job (and a new checkpoint: offsets of other brokers mean nothing)."""
     seconds = stored.spec.max_age.seconds
-    return hashlib.sha256(f"{stored.hash}:{seconds}".encode()).hexdigest()[:16]
+    what = f"{stored.hash}:{seconds}"
+    source = stored.spec.stream_source
+    if source.WhichOneof("options") == "kafka_options" and not source.kafka_options.bootstrap_servers:
+        what += f":{kafka_default}"
+    return hashlib.sha256(what.encode()).hexdigest()[:16]
 
 
-def _kafka_source(stored: StoredTable) -> job_args.KafkaJobSource:
-    """A table's Kafka stream source as the job takes it (FailedPrecondition when it has none)."""
+def _kafka_source(stored: StoredTable, kafka_default: str = "") -> job_args.KafkaJobSource:
+    """A table's Kafka stream source as the job takes it (FailedPrecondition when it has none), its brokers
+    the deployment's (`kafka_default`) when it names none."""
     spec = stored.spec
     source = spec.stream_source
     if source.WhichOneof("options") != "kafka_options":
@@ -380,8 +390,13 @@ def _kafka_source(stored: StoredTable) -> job_args.KafkaJobSource:
         message_format, schema_json, class_path = "proto", "", kafka.message_format.proto_format.class_path
     else:
         raise FailedPrecondition(f"feature table {spec.name!r}: its Kafka source has no message format")
+    if not (kafka.bootstrap_servers or kafka_default):
+        raise FailedPrecondition(
+            f"feature table {spec.name!r}: its KafkaSource names no bootstrap servers and Core has no default; "
+            "apply the table with bootstrap_servers, or start Core with --kafka-bootstrap-servers"
+        )
     return job_args.KafkaJobSource(
-        bootstrap_servers=kafka.bootstrap_servers,
+        bootstrap_servers=kafka.bootstrap_servers or kafka_default,
         topic=kafka.topic,
         message_format=message_format,
         event_timestamp_column=source.event_timestamp_column,

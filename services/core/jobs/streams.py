@@ -109,7 +109,7 @@ class StreamControl:
         self, key: tuple[str, str], stored: StoredTable, jobs: list[Job], now: datetime
     ) -> list[Action]:
         project, table = key
-        spec_hash = stream_spec_hash(stored)
+        spec_hash = stream_spec_hash(stored, self.controller.registry.kafka_bootstrap_servers)
         current = [j for j in jobs if j.spec_hash == spec_hash]
         older = _active([j for j in jobs if j.spec_hash != spec_hash])
         active = _active(current)

@@ -63,8 +63,10 @@ def _now() -> datetime:
 
 
 class Registry:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, kafka_bootstrap_servers: str = "") -> None:
         self.db = db
+        # the deployment's Kafka: a table's KafkaSource may then leave its brokers empty (the job reads these)
+        self.kafka_bootstrap_servers = kafka_bootstrap_servers
 
     # projects --------------------------------------------------------------------------------------------
 
@@ -170,7 +172,7 @@ class Registry:
 
     def apply_feature_table(self, project: str, spec: FeatureTable_pb2.FeatureTableSpec) -> StoredTable:
         project = validation.project_name(project)
-        validation.validate_feature_table(spec)
+        validation.validate_feature_table(spec, self.kafka_bootstrap_servers)
         now = _now()
         new_hash = table_hash(spec)
         with self.db.transaction() as s:

@@ -103,7 +103,11 @@ def validate_feature(field: str, spec: Feature_pb2.FeatureSpecV2) -> None:
     check_labels(f"{field}.labels", spec.labels)
 
 
-def validate_source(field: str, source: DataSource_pb2.DataSource, allowed: Mapping[int, str]) -> None:
+def validate_source(
+    field: str, source: DataSource_pb2.DataSource, allowed: Mapping[int, str], kafka_default: str = ""
+) -> None:
+    """`kafka_default`: the deployment's Kafka (Core's --kafka-bootstrap-servers), which a KafkaSource that
+    names no brokers reads; without it a KafkaSource must name its brokers."""
     kinds = ", ".join(SourceType.Name(t) for t in allowed)
     if source.type not in allowed:
         shown = SourceType.Name(source.type) if source.type in SourceType.values() else source.type
@@ -133,8 +137,13 @@ def validate_source(field: str, source: DataSource_pb2.DataSource, allowed: Mapp
         )
     elif options == "kafka_options":
         kafka = source.kafka_options
-        if not kafka.bootstrap_servers:
-            raise InvalidArgument(f"{field}.kafka_options.bootstrap_servers", "", "host:port[,host:port...]")
+        if not kafka.bootstrap_servers and not kafka_default:
+            raise InvalidArgument(
+                f"{field}.kafka_options.bootstrap_servers",
+                "",
+                "host:port[,host:port...] (or start Core with --kafka-bootstrap-servers, the brokers a "
+                "KafkaSource that names none reads)",
+            )
         if not kafka.topic:
             raise InvalidArgument(f"{field}.kafka_options.topic", "", "a topic name")
         if kafka.message_format.WhichOneof("format") is None:
@@ -151,7 +160,7 @@ def validate_source(field: str, source: DataSource_pb2.DataSource, allowed: Mapp
             )
 
 
-def validate_feature_table(spec: FeatureTable_pb2.FeatureTableSpec) -> None:
+def validate_feature_table(spec: FeatureTable_pb2.FeatureTableSpec, kafka_default: str = "") -> None:
     check_name("table_spec.name", spec.name)
     check_text("table_spec", spec)
     if not spec.entities:
@@ -181,4 +190,4 @@ def validate_feature_table(spec: FeatureTable_pb2.FeatureTableSpec) -> None:
         )
     validate_source("table_spec.batch_source", spec.batch_source, BATCH_SOURCE_OPTIONS)
     if spec.HasField("stream_source"):
-        validate_source("table_spec.stream_source", spec.stream_source, STREAM_SOURCE_OPTIONS)
+        validate_source("table_spec.stream_source", spec.stream_source, STREAM_SOURCE_OPTIONS, kafka_default)

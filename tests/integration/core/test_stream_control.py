@@ -20,6 +20,7 @@ from provender.core.launchers.base import Launched, Launcher
 from provender.core.launchers.settings import LauncherSettings
 from provender.core.registry.database import Database, make_engine, migrate
 from provender.core.registry.service import Registry
+from provender.kernel.errors import FailedPrecondition
 from provender.kernel.jobs.args import JobArgs, StreamIngestionJobArgs
 from tests import factories as f
 
@@ -115,6 +116,43 @@ def test_a_changed_table_swaps_jobs_once_the_new_one_runs(env):
     assert (cancel.kind, cancel.job_id) == ("cancel", first.job_id) and "new spec" in cancel.reason
     assert launcher.cancelled == [first.job_id]
     assert controller.store.get(first.job_id).error_message.startswith("cancelled by the stream control loop")
+
+
+def test_a_kafka_source_without_brokers_reads_cores_default_and_moves_with_it(env, database_url):
+    """A KafkaSource applied with no brokers reads Core's --kafka-bootstrap-servers (the chart's
+    kafka.bootstrapServers); a new default is other brokers: a new job with its own checkpoint. Tables that name
+    their brokers keep their job."""
+    db, _, launcher, controller = env
+
+    def core_with(default: str):
+        registry = Registry(db, kafka_bootstrap_servers=default)
+        return registry, JobController(JobStore(db), registry, launcher, controller.settings)
+
+    registry, first_core = core_with("kafka-a:9092")
+    spec = f.table("driver_trips", stream=True)
+    spec.stream_source.kafka_options.bootstrap_servers = ""
+    registry.apply_feature_table("default", spec)
+    registry.apply_feature_table("default", f.table("named", stream=True))
+    loop = control(db, first_core)
+    started = {a.table: a.job_id for a in loop.tick()}
+    assert dict(launcher.submitted)[started["driver_trips"]].source.bootstrap_servers == "kafka-a:9092"
+    named_servers = dict(launcher.submitted)[started["named"]].source.bootstrap_servers
+    assert named_servers == f.table(stream=True).stream_source.kafka_options.bootstrap_servers
+    for job_id in started.values():
+        run(launcher, first_core, job_id)
+
+    _, moved = core_with("kafka-b:9092")
+    loop = control(db, moved)
+    [start] = loop.tick()  # only the table that uses the default
+    assert start.table == "driver_trips"
+    args = dict(launcher.submitted)[start.job_id]
+    assert args.source.bootstrap_servers == "kafka-b:9092"
+    old_args = dict(launcher.submitted)[started["driver_trips"]]
+    assert args.checkpoint_location != old_args.checkpoint_location
+
+    _, without = core_with("")
+    with pytest.raises(FailedPrecondition, match="--kafka-bootstrap-servers"):
+        without.start_stream_to_online("default", "driver_trips")
 
 
 @pytest.mark.parametrize("how", ["delete the table", "remove its stream source"])

@@ -77,12 +77,20 @@ def test_a_table_streams_through_core_to_serving(
 ):
     """Core's control loop starts the job when the table is applied; StartStreamToOnlineIngestionJob returns
     that job; a changed table gets a new job, and the old one is cancelled only once the new one runs, so that
-    messages produced meanwhile arrive."""
+    messages produced meanwhile arrive. The table names no brokers: Core's stream job reads the deployment's
+    Kafka (--kafka-bootstrap-servers) and the SDK produces to the one it is given."""
     topic = f"trips-{uuid.uuid4().hex[:10]}"
-    settings = {"spark_jars": kafka_jars, "stream_restart_backoff_seconds": 2.0}
+    brokers = kafka_broker.bootstrap_servers
+    settings = {
+        "spark_jars": kafka_jars,
+        "stream_restart_backoff_seconds": 2.0,
+        "kafka_bootstrap_servers": brokers,
+    }
     with running_platform(postgres, redis_server, tmp_path, "streams", **settings) as platform:
-        client = Client(core_url=platform.core_url, serving_url=platform.serving_url)
-        table = trips_table(kafka_broker.bootstrap_servers, topic, timedelta(days=1))
+        client = Client(
+            core_url=platform.core_url, serving_url=platform.serving_url, kafka_bootstrap_servers=brokers
+        )
+        table = trips_table("", topic, timedelta(days=1))
         client.apply([Entity("driver_id", ValueType.INT64), table])
         assert (
             client.produce_to_stream(
@@ -112,7 +120,7 @@ def test_a_table_streams_through_core_to_serving(
         assert client.list_jobs(job_type="batch") == []
 
         # a new max_age is a new job; messages produced while the jobs swap all arrive
-        client.apply(trips_table(kafka_broker.bootstrap_servers, topic, timedelta(hours=12)))
+        client.apply(trips_table("", topic, timedelta(hours=12)))
         for i in range(10):
             client.produce_to_stream("driver_trips", trips([2000 + i], [i], [0]))
             time.sleep(1)
