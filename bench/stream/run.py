@@ -57,6 +57,7 @@ sys.path.insert(0, str(HERE.parent))
 from harness import PeakMemory, wait_for  # noqa: E402
 from messages import ENTITY, FLOATS, MAX_AGE_SECONDS, PROJECT, SCHEMA_JSON, TABLE  # noqa: E402
 
+from provender.core.jobs.controller import JobSettings  # noqa: E402
 from provender.core.launchers.base import JobStatus, Launcher, create_launcher  # noqa: E402
 from provender.core.launchers.spark_submit import ProcessHandle  # noqa: E402
 from provender.kernel.jobs import report as job_report  # noqa: E402
@@ -753,6 +754,7 @@ def stream_args(opts, kafka: EmbeddedKafka, topic: str, redis_url: str, work: Pa
         dead_letter_location=to_file_url(work / "dead-letter" / topic),
         trigger_seconds=opts.trigger,
         starting_offsets="earliest",
+        max_messages_per_batch=opts.max_batch,
     )
 
 
@@ -1032,6 +1034,12 @@ def main() -> int:
     p.add_argument("--drain-seconds", type=float, default=60.0, help="longest wait after the last produce")
     p.add_argument("--trigger", type=float, default=1.0, help="the stream job's trigger_seconds")
     p.add_argument("--master", default="local[2]")
+    p.add_argument(
+        "--max-batch",
+        type=int,
+        default=JobSettings(staging_location="file:///unused").stream_max_messages_per_batch,
+        help="the job's max_messages_per_batch (default: Core's, --stream-max-messages-per-batch; 0: no bound)",
+    )
     p.add_argument("--skip", default="", help="parts to skip: freshness, throughput")
     p.add_argument(
         "--json", type=Path, default=None, help="where the figures go (bench/results/stream-*.json)"
@@ -1073,7 +1081,13 @@ def main() -> int:
         serving_address = start_serving(stack, work, core_url, redis_server.url)
         kafka = EmbeddedKafka(work / "kafka").start()
         stack.callback(kafka.stop)
-        launcher = create_launcher("local", work_dir=work / "jobs", master=opts.master, jars=jars)
+        launcher = create_launcher(
+            "local",
+            work_dir=work / "jobs",
+            master=opts.master,
+            jars=jars,
+            conf={"spark.provender.streamLogs": "full"},  # Spark's INFO lines time each micro-batch
+        )
         serving = Serving(serving_address)
         stack.callback(serving.close)
         log(

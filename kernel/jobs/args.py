@@ -368,7 +368,9 @@ class StreamIngestionJobArgs(_JsonArgs):
     """Stream→online ingestion of one table, running until cancelled: every `trigger_seconds` the new messages
     are decoded, validated (the invalid and undecodable to dead letters) and written with the write rule.
     `checkpoint_location` is stable for the table and its spec hash, so a restarted job resumes at its committed
-    offsets; `starting_offsets` applies only to a job without a checkpoint."""
+    offsets; `starting_offsets` applies only to a job without a checkpoint. `max_messages_per_batch` bounds a
+    micro-batch (0: no bound), so that a backlog (a job started on a full topic, or after a long stop) is read
+    in batches that fit in memory rather than in one."""
 
     KIND: ClassVar[str] = "stream_to_online_ingestion"
 
@@ -381,6 +383,7 @@ class StreamIngestionJobArgs(_JsonArgs):
     trigger_seconds: float = 1.0
     starting_offsets: str = "earliest"
     metrics_port: int = 0
+    max_messages_per_batch: int = 0
 
     def __post_init__(self) -> None:
         if not self.trigger_seconds > 0:
@@ -389,6 +392,10 @@ class StreamIngestionJobArgs(_JsonArgs):
             raise InvalidArgument("starting_offsets", self.starting_offsets, " or ".join(STARTING_OFFSETS))
         if not 0 <= self.metrics_port < 65536:
             raise InvalidArgument("metrics_port", self.metrics_port, "a TCP port (0: none)")
+        if self.max_messages_per_batch < 0:
+            raise InvalidArgument(
+                "max_messages_per_batch", self.max_messages_per_batch, "a number of messages (0: no bound)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -401,6 +408,7 @@ class StreamIngestionJobArgs(_JsonArgs):
             "trigger_seconds": self.trigger_seconds,
             "starting_offsets": self.starting_offsets,
             "metrics_port": self.metrics_port,
+            "max_messages_per_batch": self.max_messages_per_batch,
         }
 
     @classmethod
@@ -413,6 +421,9 @@ class StreamIngestionJobArgs(_JsonArgs):
         port = data.get("metrics_port", 0)
         if not isinstance(port, int) or isinstance(port, bool):
             raise InvalidArgument("args.metrics_port", port, "a TCP port number")
+        most = data.get("max_messages_per_batch", 0)
+        if not isinstance(most, int) or isinstance(most, bool):
+            raise InvalidArgument("args.max_messages_per_batch", most, "a number of messages (0: no bound)")
         return cls(
             project=_str(data, "project", "args", "default") or "default",
             table=JobTable.from_dict(_require(data, "table", "args"), "args.table"),
@@ -425,6 +436,7 @@ class StreamIngestionJobArgs(_JsonArgs):
             trigger_seconds=float(trigger),
             starting_offsets=_str(data, "starting_offsets", "args", "earliest"),
             metrics_port=port,
+            max_messages_per_batch=most,
         )
 
 

@@ -171,6 +171,13 @@ class CoreSettings:
         group="streams",
         help="the port of each stream job's Prometheus /metrics (0: any free port, printed in the job's log)",
     )
+    stream_max_messages_per_batch: int = setting(
+        500_000,
+        flag="--stream-max-messages-per-batch",
+        env="STREAM_MAX_MESSAGES_PER_BATCH",
+        group="streams",
+        help="the most messages one micro-batch of a stream job reads (a backlog is read in several; 0: no bound)",
+    )
     k8s_namespace: str = setting(
         "",
         flag="--k8s-namespace",
@@ -242,6 +249,7 @@ def start_core(settings: CoreSettings) -> RunningServer:
             stream_trigger_seconds=settings.stream_trigger_seconds,
             stream_starting_offsets=settings.stream_starting_offsets,
             stream_metrics_port=settings.stream_metrics_port,
+            stream_max_messages_per_batch=settings.stream_max_messages_per_batch,
         ),
         metrics=metrics,
     )

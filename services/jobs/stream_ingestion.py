@@ -47,6 +47,26 @@ DEAD_LETTER_REASON = "reason"
 # the batch frame is only counted and written. Without it a micro-batch is ~1 s shorter at 1k messages/s.
 STREAM_SESSION_CONF = {"spark.sql.constraintPropagation.enabled": "false"}
 
+# A stream job runs for days, and Spark logs ~260 INFO lines per micro-batch (the Kafka consumer's seeks, every
+# stage, task and cached block): at one micro-batch a second, gigabytes a day. Once the query starts, these log
+# warnings and errors only; each micro-batch's PROVENDER_STREAM_PROGRESS line says what it did. Submitting the job
+# with `--conf spark.provender.streamLogs=full` keeps them (debugging; the benchmark times each micro-batch by them).
+LOGS_CONF = "spark.provender.streamLogs"
+QUIET_LOGGERS = (
+    "org.apache.kafka",
+    "org.apache.spark.sql.kafka010",
+    "org.apache.spark.sql.execution",
+    "org.apache.spark.scheduler",
+    "org.apache.spark.executor",
+    "org.apache.spark.storage",
+    "org.apache.spark.rdd",
+    "org.apache.spark.SparkContext",
+    "org.apache.spark.mapred",  # dead-letter parquet: its committers and writers
+    "org.apache.spark.internal.io",
+    "org.apache.hadoop",
+    "org.apache.parquet",
+)
+
 
 @dataclass
 class StreamSummary:
@@ -179,6 +199,16 @@ def _offsets(value: Any) -> dict[tuple[str, str], int]:
     return {(t, p): int(o) for t, parts in data.items() if isinstance(parts, dict) for p, o in parts.items()}
 
 
+def quiet_logs(spark: SparkSession) -> None:
+    """QUIET_LOGGERS at WARN in the driver's JVM (log4j2, which Spark 4 logs with; local executors share it)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None  # a classic session, as spark-submit makes
+    configurator = jvm.org.apache.logging.log4j.core.config.Configurator
+    warn = jvm.org.apache.logging.log4j.Level.WARN
+    for name in QUIET_LOGGERS:
+        configurator.setLevel(name, warn)
+
+
 def topic_pattern(topic: str) -> str:
     """A Java regex matching exactly this topic name (Kafka topic names are [a-zA-Z0-9._-]+)."""
     return topic.replace(".", "\\.")
@@ -191,10 +221,14 @@ def start(
     sources.configure_session(spark)
     for key, value in STREAM_SESSION_CONF.items():
         spark.conf.set(key, value)
+    if spark.sparkContext.getConf().get(LOGS_CONF, "quiet") != "full":
+        quiet_logs(spark)
     stream_formats.check(args.table, args.source)
+    reader = spark.readStream.format("kafka")
+    if args.max_messages_per_batch:
+        reader = reader.option("maxOffsetsPerTrigger", str(args.max_messages_per_batch))
     raw = (
-        spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", args.source.bootstrap_servers)
+        reader.option("kafka.bootstrap.servers", args.source.bootstrap_servers)
         # a pattern rather than `subscribe`: a topic that does not exist yet is waited for, not an error (a table
         # is often applied before anything is produced); Spark reads a topic it finds later from its start
         .option("subscribePattern", topic_pattern(args.source.topic))

@@ -14,7 +14,9 @@ from provender.kernel.jobs.args import (
     IngestionJobArgs,
     JobSource,
     JobTable,
+    KafkaJobSource,
     RetrievalJobArgs,
+    StreamIngestionJobArgs,
     application_path,
     parse_job_args,
     read_argument,
@@ -45,11 +47,41 @@ RETRIEVAL = RetrievalJobArgs(
     tables=(FeatureSelection(TABLE, ("conv_rate",)),),
     output_location="file:///tmp/out",
 )
+STREAM = StreamIngestionJobArgs(
+    project="p",
+    table=TABLE,
+    source=KafkaJobSource("kafka:9092", "driver_trips", "json", "event_timestamp"),
+    redis_url="redis://127.0.0.1:6379",
+    checkpoint_location="file:///tmp/checkpoints/p/driver_hourly/0123",
+    dead_letter_location="file:///tmp/dead",
+    trigger_seconds=0.5,
+    starting_offsets="latest",
+    metrics_port=8090,
+    max_messages_per_batch=1000,
+)
 
 
 def test_round_trips() -> None:
     assert IngestionJobArgs.from_json(INGESTION.to_json()) == INGESTION
     assert RetrievalJobArgs.from_json(RETRIEVAL.to_json()) == RETRIEVAL
+    assert StreamIngestionJobArgs.from_json(STREAM.to_json()) == STREAM
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("max_messages_per_batch", -1, "0: no bound"),
+        ("max_messages_per_batch", True, "0: no bound"),
+        ("trigger_seconds", 0, "more than 0 seconds"),
+        ("starting_offsets", "newest", "earliest or latest"),
+    ],
+)
+def test_stream_errors_name_the_field_and_what_is_accepted(key, value, expected) -> None:
+    data = json.loads(STREAM.to_json())
+    data[key] = value
+    with pytest.raises(InvalidArgument) as info:
+        StreamIngestionJobArgs.from_json(json.dumps(data))
+    assert info.value.field.endswith(key) and expected in info.value.message
     assert parse_job_args(INGESTION.to_json()) == INGESTION
     assert parse_job_args(RETRIEVAL.to_json()) == RETRIEVAL
 

@@ -50,11 +50,18 @@ class JobSettings:
     stream_trigger_seconds: float = 1.0  # how often a stream job writes what arrived
     stream_starting_offsets: str = "earliest"  # where a stream job without a checkpoint starts reading
     stream_metrics_port: int = 0  # the port of a stream job's /metrics (0: any free port, printed in its log)
+    stream_max_messages_per_batch: int = 500_000  # a backlog is read in micro-batches of at most this many
 
     def __post_init__(self) -> None:
         if not self.stream_trigger_seconds > 0:
             raise InvalidArgument(
                 "stream_trigger_seconds", self.stream_trigger_seconds, "more than 0 seconds"
+            )
+        if self.stream_max_messages_per_batch < 0:
+            raise InvalidArgument(
+                "stream_max_messages_per_batch",
+                self.stream_max_messages_per_batch,
+                "a number of messages (0: no bound)",
             )
         if self.stream_starting_offsets not in job_args.STARTING_OFFSETS:
             raise InvalidArgument(
@@ -219,6 +226,7 @@ class JobController:
             trigger_seconds=self.settings.stream_trigger_seconds,
             starting_offsets=self.settings.stream_starting_offsets,
             metrics_port=self.settings.stream_metrics_port,
+            max_messages_per_batch=self.settings.stream_max_messages_per_batch,
         )
 
     def _require_online_store(self) -> None:
