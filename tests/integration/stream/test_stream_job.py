@@ -137,6 +137,13 @@ def wait_for(redis, want, launcher, handle: str, timeout: float) -> float:
     raise AssertionError(f"Redis did not reach the expected rows in {timeout} s; job log:\n{log}")
 
 
+def progress_lines(log: Path) -> list[dict]:
+    """Every micro-batch's progress line in the job's log, in order."""
+    prefix, decoder = job_report.PROGRESS_PREFIX, json.JSONDecoder()
+    lines = log.read_text(errors="replace").splitlines()
+    return [decoder.raw_decode(line, line.index(prefix) + len(prefix))[0] for line in lines if prefix in line]
+
+
 def new_topic() -> str:
     return f"trips-{uuid.uuid4().hex[:10]}"
 
@@ -145,8 +152,8 @@ def test_avro_messages_appear_online_exactly_and_bad_ones_become_dead_letters(
     kafka_broker, redis, redis_server, launcher, tmp_path
 ):
     """One job: the messages produced before it starts (earliest offsets), bad ones among them, are written or
-    dead-lettered; then, while it runs, a newer row appears within the bound, an older one never overwrites,
-    and a bad message in between does not stop the stream."""
+    dead-lettered, in micro-batches of at most `max_messages_per_batch`; then, while it runs, a newer row appears
+    within the bound, an older one never overwrites, and a bad message in between does not stop the stream."""
     topic = new_topic()
     first = [trip(1001, 3, 4.5, 0), trip(1002, 7, 4.9, 1), trip(1001, 4, 4.25, 60), trip(1001, 2, 1.0, 30)]
     garbage = b"\x02"  # a union index and then nothing: not a DriverTrip
@@ -154,10 +161,23 @@ def test_avro_messages_appear_online_exactly_and_bad_ones_become_dead_letters(
     produce(
         kafka_broker.bootstrap_servers, topic, [avro(first[0]), garbage, *map(avro, first[1:]), null_entity]
     )
-    args = stream_args(kafka_broker.bootstrap_servers, topic, tmp_path, redis_url=redis_server.url)
+    args = stream_args(
+        kafka_broker.bootstrap_servers, topic, tmp_path, redis_url=redis_server.url, max_messages_per_batch=4
+    )
     launched = launcher.submit("stream-" + uuid.uuid4().hex[:16], args)
     try:
         wait_for(redis, expected(first), launcher, launched.handle, STARTUP_SECONDS)
+        log = Path(launched.log_uri.removeprefix("file://"))
+        deadline = time.monotonic() + 10  # a batch's progress line follows its writes
+        while sum(backlog := [p["rows_read"] for p in progress_lines(log)]) < 6:
+            assert time.monotonic() < deadline, f"progress lines for {backlog} of the 6 messages"
+            time.sleep(0.2)
+        assert sum(backlog) == 6 and max(backlog) <= 4 and len(backlog) >= 2, backlog
+        # the log does not grow by Spark's and Kafka's INFO lines with every micro-batch (~260 each otherwise)
+        lines = log.read_text(errors="replace").splitlines()
+        marks = [i for i, line in enumerate(lines) if job_report.PROGRESS_PREFIX in line]
+        between = lines[marks[0] + 1 : marks[-1]]
+        assert len(between) - (len(marks) - 2) < 20 * (len(marks) - 1), "\n".join(between[-40:])
         second = [trip(1002, 8, 4.0, 120), trip(1003, 1, 5.0, 5), trip(1001, 9, 3.0, 10)]
         produce(
             kafka_broker.bootstrap_servers, topic, [avro(second[0]), b"{not avro}", *map(avro, second[1:])]
@@ -166,7 +186,6 @@ def test_avro_messages_appear_online_exactly_and_bad_ones_become_dead_letters(
             redis, expected(first + second), launcher, launched.handle, FRESHNESS_BOUND_SECONDS
         )
         print(f"visible {seconds:.2f} s after the produce returned")
-        log = Path(launched.log_uri.removeprefix("file://"))
         deadline = time.monotonic() + 10  # the batch's progress line follows its writes
         while (progress := job_report.find_summary(log)) is None or progress["offsets"] != {"0": 9}:
             assert time.monotonic() < deadline, f"no progress line for the last offset (9): {progress}"
