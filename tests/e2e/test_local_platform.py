@@ -7,10 +7,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from provender.local.identity import platform_of
@@ -32,6 +37,58 @@ def table_rows(text: str, header: str) -> list[list[str]]:
     """The rows of the DataFrame printed after the line starting with `header` (until a blank line)."""
     after = text.split(header, 1)[1].split("\n")[2:]  # the rest of the header line, the columns' line
     return [line.split() for line in after[: after.index("")]]
+
+
+def killed_while_streaming(home: Path, urls: dict[str, str]) -> None:
+    """Core and the stream job are killed (SIGKILL) while messages keep coming; `provender local up` starts Core
+    again, whose control loop restarts the job, which resumes from its checkpoint: every message arrives."""
+    from provender import Client
+
+    client = Client(core_url=urls["core"], serving_url=urls["serving"])
+    table = client.get_feature_table("driver_trips")  # produced to without asking Core, which will be down
+    sent: list[int] = []
+    stop = threading.Event()
+
+    def keep_producing() -> None:
+        while not stop.is_set():
+            n = len(sent)
+            trip = {"driver_id": [70_000 + n], "trips_today": [n], "event_timestamp": [datetime.now(UTC)]}
+            client.produce_to_stream(table, pd.DataFrame(trip))
+            sent.append(n)
+            time.sleep(0.1)
+
+    producer = threading.Thread(target=keep_producing)
+    producer.start()
+    try:
+        time.sleep(2)
+        state = json.loads((home / "local.json").read_text())
+        job = [
+            pid
+            for pid in processes_of(home)
+            if b"stream_ingestion" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert job, "no stream job process to kill"
+        for pid in [state["pids"]["core"], *job]:
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(3)  # messages arrive while neither runs
+        again = provender("local", "up", "--dir", str(home), "--json")
+        assert again.returncode == 0 and json.loads(again.stdout) == urls, again.stderr
+        time.sleep(2)
+    finally:
+        stop.set()
+        producer.join()
+    drivers = [{"driver_id": 70_000 + n} for n in sent]
+    deadline = time.monotonic() + 300  # Core's restart backoff, then a new Spark driver
+    while (got := client.get_online_features(["driver_trips:trips_today"], drivers).to_dict())[
+        "driver_trips:trips_today"
+    ] != sent:
+        assert time.monotonic() < deadline, (
+            f"{got['driver_trips:trips_today'].count(None)} of {len(sent)} missing"
+        )
+        time.sleep(1)
+    streams = client.list_jobs(job_type="stream")
+    assert [j.status for j in streams].count("RUNNING") == 1, streams
+    assert any(j.status == "ERROR" for j in streams)  # the killed one, kept in its record
 
 
 def test_local_up_quickstart_status_down(tmp_path):
@@ -149,6 +206,7 @@ def test_local_up_quickstart_status_down(tmp_path):
             assert "type: STREAM_INGESTION_JOB" in shown and "status: RUNNING" in shown
             assert any(re.fullmatch(r"hash: [0-9a-f]{16}", line) for line in shown)  # one job per spec hash
             assert "rows read 3" in shown and "rows dead-lettered 0" in shown and "0 2" in shown  # offset 2
+            killed_while_streaming(home, urls)
         missing = provender("tables", "describe", "ghost", *flags)
         assert missing.returncode == 1 and "feature table 'ghost' does not exist" in missing.stderr
 
