@@ -58,7 +58,7 @@ protos: $(STAMP)
 	$(BIN)/python tools/gen_protos.py
 
 test: $(STAMP) system-deps jvm-deps feast09 lint
-	$(BIN)/pytest tests $(PYTEST_ARGS)
+	$(BIN)/pytest tests --durations=30 $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
