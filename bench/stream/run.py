@@ -70,6 +70,7 @@ from provender.kernel.jobs.args import (  # noqa: E402
     StreamIngestionJobArgs,
     to_file_url,
 )
+from provender.kernel.jobs.conf import STREAM_LOGS_CONF  # noqa: E402
 from provender.kernel.online import layout as redis_layout  # noqa: E402
 from provender.kernel.value_types import ValueType  # noqa: E402
 from provender.local.kafka import EmbeddedKafka, spark_kafka_jars  # noqa: E402
@@ -1086,7 +1087,7 @@ def main() -> int:
             work_dir=work / "jobs",
             master=opts.master,
             jars=jars,
-            conf={"spark.provender.streamLogs": "full"},  # Spark's INFO lines time each micro-batch
+            conf={STREAM_LOGS_CONF: "full"},  # Spark's INFO lines time each micro-batch
         )
         serving = Serving(serving_address)
         stack.callback(serving.close)

@@ -38,6 +38,7 @@ from provender.jobs.online_write import REASON, validated, write_latest
 from provender.jobs.stream_metrics import BatchOutcome, StreamMetrics
 from provender.kernel.jobs import report as job_report
 from provender.kernel.jobs.args import StreamIngestionJobArgs
+from provender.kernel.jobs.conf import STREAM_LOGS_CONF
 
 DEAD_LETTER_REASON = "reason"
 
@@ -50,8 +51,8 @@ STREAM_SESSION_CONF = {"spark.sql.constraintPropagation.enabled": "false"}
 # A stream job runs for days, and Spark logs ~260 INFO lines per micro-batch (the Kafka consumer's seeks, every
 # stage, task and cached block): at one micro-batch a second, gigabytes a day. Once the query starts, these log
 # warnings and errors only; each micro-batch's PROVENDER_STREAM_PROGRESS line says what it did. Submitting the job
-# with `--conf spark.provender.streamLogs=full` keeps them (debugging; the benchmark times each micro-batch by them).
-LOGS_CONF = "spark.provender.streamLogs"
+# with `--conf spark.provender.streamLogs=full` (STREAM_LOGS_CONF) keeps them (debugging; the benchmark times each
+# micro-batch by them).
 QUIET_LOGGERS = (
     "org.apache.kafka",
     "org.apache.spark.sql.kafka010",
@@ -221,7 +222,7 @@ def start(
     sources.configure_session(spark)
     for key, value in STREAM_SESSION_CONF.items():
         spark.conf.set(key, value)
-    if spark.sparkContext.getConf().get(LOGS_CONF, "quiet") != "full":
+    if spark.sparkContext.getConf().get(STREAM_LOGS_CONF, "quiet") != "full":
         quiet_logs(spark)
     stream_formats.check(args.table, args.source)
     reader = spark.readStream.format("kafka")
