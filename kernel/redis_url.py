@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from provender.kernel.errors import InvalidArgument
 
@@ -67,3 +67,45 @@ def parse_redis_url(url: str) -> RedisTarget:
     return RedisTarget(
         cluster=cluster, nodes=tuple(nodes), tls=tls, username=username, password=password, db=db
     )
+
+
+def has_credentials(url: str) -> bool:
+    target = parse_redis_url(url)
+    return target.password is not None or bool(target.username)
+
+
+def without_credentials(url: str) -> str:
+    """`url` with the user and password of every seed removed: what may be written down (job records, job
+    arguments, logs). The password reaches jobs through their environment (kernel.jobs.args.REDIS_URL_ENV)."""
+    if not url.strip():
+        return url
+    parse_redis_url(url)  # a URL of the grammar, or InvalidArgument
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep:
+        scheme, rest = "", url.strip()
+    seeds = []
+    for seed in rest.split(","):
+        seed_scheme, seed_sep, body = seed.strip().partition("://")
+        if not seed_sep:
+            seed_scheme, body = "", seed.strip()
+        netloc, slash, path = body.partition("/")
+        host = netloc.rpartition("@")[2]  # urlsplit's rule: the userinfo ends at the last @
+        seeds.append((f"{seed_scheme}://" if seed_sep else "") + host + slash + path)
+    return (f"{scheme}://" if sep else "") + ",".join(seeds)
+
+
+def with_credentials(url: str, credentials_from: str) -> str:
+    """`url` with the user and password of `credentials_from` (a URL of the same grammar), unless `url` has its
+    own or `credentials_from` has none."""
+    if not credentials_from.strip() or has_credentials(url):
+        return url
+    source = parse_redis_url(credentials_from)
+    if source.password is None and not source.username:
+        return url
+    userinfo = quote(source.username or "", safe="")
+    if source.password is not None:
+        userinfo += ":" + quote(source.password, safe="")
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep:
+        scheme, rest = ("rediss" if source.tls else "redis"), url.strip()
+    return f"{scheme}://{userinfo}@{rest}"

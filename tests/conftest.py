@@ -224,6 +224,7 @@ class Platform:
     core_url: str
     serving_url: str
     staging_location: str
+    postgres_url: str = ""  # Core's registry and job records
 
 
 @contextlib.contextmanager
@@ -239,9 +240,10 @@ def running_platform(postgres, redis_server, base: Path, name: str, **core: Any)
     from provender.serving.app import ServingSettings, start_serving
 
     staging = (base / "core-staging").as_uri()
+    database = postgres.create_database(f"{name}_{os.getpid()}_{next(_db_counter)}")
     core = start_core(
         CoreSettings(
-            postgres_url=postgres.create_database(f"{name}_{os.getpid()}_{next(_db_counter)}"),
+            postgres_url=database,
             port=0,
             host="127.0.0.1",
             spark_master="local[1]",
@@ -261,7 +263,7 @@ def running_platform(postgres, redis_server, base: Path, name: str, **core: Any)
             ),
             registry=CollectorRegistry(),
         )
-        yield Platform(f"127.0.0.1:{core.port}", f"127.0.0.1:{serving.running.port}", staging)
+        yield Platform(f"127.0.0.1:{core.port}", f"127.0.0.1:{serving.running.port}", staging, database)
     finally:
         if serving is not None:
             serving.running.stop(grace=1)

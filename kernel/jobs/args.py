@@ -7,15 +7,18 @@ is an InvalidArgument naming the field, the value and what is accepted.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from provender.kernel.errors import InvalidArgument
+from provender.kernel.redis_url import with_credentials
 from provender.kernel.value_types import VALID_NAMES, ValueType
 
 _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -544,9 +547,26 @@ def warm_driver_path() -> Path:
     return _applications_folder() / "warm_driver.py"
 
 
+# Secrets are not job arguments: Core writes `redis_url` without its user and password (the arguments are kept in
+# job records, argument files and SparkApplication specs), and launchers give the job's driver this environment
+# variable, a Redis URL whose credentials the job uses (locally from Core's own settings; on Kubernetes from the
+# Secret that holds Core's). Executors get them from the driver, inside the job's tasks.
+REDIS_URL_ENV = "PROVENDER_REDIS_URL"
+A = TypeVar("A")
+
+
+def with_secrets(args: A, environ: Mapping[str, str]) -> A:
+    """The arguments as the job's driver uses them: `redis_url` with the credentials of REDIS_URL_ENV."""
+    redis_url = getattr(args, "redis_url", "")
+    if not redis_url:
+        return args
+    return dataclasses.replace(  # type: ignore[type-var]
+        args, redis_url=with_credentials(redis_url, environ.get(REDIS_URL_ENV, ""))
+    )
+
+
 def read_argument(argument: str) -> str:
-    """The JSON of a job's command-line argument: the JSON itself, or `@<path>` of a file holding it (launchers
-    use a file so that secrets such as a Redis password do not show in the process list)."""
+    """The JSON of a job's command-line argument: the JSON itself, or `@<path>` of a file holding it."""
     if not argument.startswith("@"):
         return argument
     try:

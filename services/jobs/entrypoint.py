@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any, TypeVar
@@ -10,7 +11,7 @@ from pyspark.sql import SparkSession
 
 from provender.jobs import sources
 from provender.kernel.errors import InvalidArgument
-from provender.kernel.jobs.args import read_argument
+from provender.kernel.jobs.args import read_argument, with_secrets
 
 A = TypeVar("A")
 
@@ -22,6 +23,7 @@ def spark_main(
     if len(argv) != 1:
         raise InvalidArgument("command line", list(argv), "one argument: the job's JSON arguments")
     args = parse(read_argument(argv[0]))
+    args = with_secrets(args, os.environ)  # Redis credentials from the environment, not the arguments
     spark = SparkSession.builder.config(map=sources.SESSION_CONF).getOrCreate()
     try:
         return asdict(run(spark, args))

@@ -32,7 +32,7 @@ from pyspark.sql import SparkSession
 
 from provender.jobs import sources
 from provender.kernel.jobs import report as job_report
-from provender.kernel.jobs.args import application_path, parse_job_args, read_argument
+from provender.kernel.jobs.args import application_path, parse_job_args, read_argument, with_secrets
 from provender.kernel.jobs.conf import JOB_ID_CONF
 from provender.kernel.jobs.folder import JobFolder, WarmDriverFolder, process_alive, write_atomic
 
@@ -165,7 +165,7 @@ class WarmDriver:
                 write_atomic(JobFolder(job_dir).exit_code, f"{code}\n")
 
     def _run(self, job_id: str, args_file: str) -> dict[str, Any]:
-        args = parse_job_args(read_argument(f"@{args_file}"))
+        args = with_secrets(parse_job_args(read_argument(f"@{args_file}")), os.environ)
         application = importlib.import_module(f"provender.jobs.{application_path(args).stem}")
         session = self.spark.newSession()
         sources.configure_session(session)

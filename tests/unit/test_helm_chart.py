@@ -527,6 +527,18 @@ def test_job_template_carries_the_values() -> None:
     assert default["sparkConf"] == {}
 
 
+@pytest.mark.parametrize("values", [{}, EXTERNAL, EXTERNAL_SECRETS, REDIS_CLUSTER])
+def test_job_drivers_get_the_redis_url_as_core_does_and_not_in_arguments(values: dict[str, Any]) -> None:
+    """A job's arguments carry the Redis URL without its password; the driver takes the credentials from
+    PROVENDER_REDIS_URL, which the template sets from the same value or Secret as Core's (the k8s launcher
+    refuses a template without it when Core's Redis has a password)."""
+    core = container(c.one(c.manifests(values), "Deployment", "provender-core"), "core")
+    [core_redis] = [e for e in core["env"] if e["name"] == "PROVENDER_REDIS_URL"]
+    spec = c.fill_job_template(c.job_template_text(values), **c.SAMPLE_JOB)["spec"]
+    assert [e for e in spec["driver"]["env"] if e["name"] == "PROVENDER_REDIS_URL"] == [core_redis]
+    assert "PROVENDER_REDIS_URL" not in {e["name"] for e in spec["executor"]["env"]}
+
+
 def test_job_template_override_is_used_verbatim() -> None:
     own = c.job_template_text().replace("timeToLiveSeconds: 86400", "timeToLiveSeconds: 60")
     assert c.job_template_text({"spark": {"templateOverride": own}}).strip() == own.strip()

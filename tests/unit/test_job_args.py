@@ -9,6 +9,7 @@ import pytest
 
 from provender.kernel.errors import InvalidArgument
 from provender.kernel.jobs.args import (
+    REDIS_URL_ENV,
     Column,
     FeatureSelection,
     IngestionJobArgs,
@@ -20,6 +21,7 @@ from provender.kernel.jobs.args import (
     application_path,
     parse_job_args,
     read_argument,
+    with_secrets,
 )
 from provender.kernel.value_types import ValueType
 
@@ -147,3 +149,12 @@ def test_arguments_from_a_file(tmp_path) -> None:
     assert read_argument('{"kind": "x"}') == '{"kind": "x"}'
     with pytest.raises(InvalidArgument, match="readable file"):
         read_argument(f"@{tmp_path / 'missing.json'}")
+
+
+def test_jobs_take_the_redis_credentials_of_their_environment() -> None:
+    """Core writes the Redis URL without its password; the driver adds that of PROVENDER_REDIS_URL."""
+    for args in (INGESTION, STREAM):
+        assert with_secrets(args, {}) == args
+        secret = with_secrets(args, {REDIS_URL_ENV: "redis://:pw@127.0.0.1:6379"})
+        assert secret.redis_url == "redis://:pw@127.0.0.1:6379"
+    assert with_secrets(RETRIEVAL, {REDIS_URL_ENV: "redis://:pw@127.0.0.1:6379"}) == RETRIEVAL

@@ -25,6 +25,7 @@ from provender.kernel.errors import (
 )
 from provender.kernel.jobs import args as job_args
 from provender.kernel.jobs.status import CANCELLED
+from provender.kernel.redis_url import without_credentials
 from provender.kernel.value_types import ValueType
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ class JobController:
         args = job_args.IngestionJobArgs(
             project=project,
             table=table,
-            redis_url=self.settings.redis_url,
+            redis_url=without_credentials(self.settings.redis_url),
             start=start,
             end=end,
             dead_letter_location=_url_join(
@@ -213,7 +214,7 @@ class JobController:
             project=project,
             table=table,
             source=_kafka_source(stored, self.registry.kafka_bootstrap_servers),
-            redis_url=self.settings.redis_url,
+            redis_url=without_credentials(self.settings.redis_url),
             # keyed by the spec hash, not the job id: a restarted job (a new attempt) resumes where it stopped
             checkpoint_location=_url_join(
                 staging,

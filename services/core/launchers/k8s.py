@@ -59,6 +59,7 @@ from provender.kernel.errors import (
     Unavailable,
 )
 from provender.kernel.jobs.args import (
+    REDIS_URL_ENV,
     IngestionJobArgs,
     JobArgs,
     RetrievalJobArgs,
@@ -67,6 +68,7 @@ from provender.kernel.jobs.args import (
 )
 from provender.kernel.jobs.conf import JOB_ID_CONF
 from provender.kernel.jobs.status import CANCELLED
+from provender.kernel.redis_url import has_credentials
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +318,21 @@ spec:
 """
 
 
+def _check_redis_credentials(sample: dict[str, Any], redis_url: str) -> None:
+    """A Redis with a password: the template must give the driver REDIS_URL_ENV (from the Secret that holds Core's
+    URL, as the chart's does); the launcher never writes the password into a SparkApplication."""
+    if not redis_url or not has_credentials(redis_url):
+        return
+    env = (sample.get("spec", {}).get("driver") or {}).get("env") or []
+    if not any(isinstance(e, dict) and e.get("name") == REDIS_URL_ENV for e in env):
+        raise InvalidArgument(
+            "job_template",
+            "spec.driver.env without " + REDIS_URL_ENV,
+            f"an env entry {REDIS_URL_ENV} for the driver, from the Secret that holds the Redis URL (valueFrom."
+            "secretKeyRef): Core's Redis has a password, which jobs take from there, never from their arguments",
+        )
+
+
 def fill_template(template: str, values: dict[str, Any]) -> dict[str, Any]:
     """Replace each ${placeholder} with the JSON encoding of its value, and parse the YAML document."""
     unknown = sorted(set(PLACEHOLDER.findall(template)) - set(values))
@@ -383,6 +400,7 @@ class K8sLauncher(Launcher):
                 "the job template's namespace is replaced by the launcher's",
                 extra={"template_namespace": sample["metadata"]["namespace"], "namespace": self.namespace},
             )
+        _check_redis_credentials(sample, settings.redis_url)
         self.conf = dict(settings.conf)
         self.cache_ttl_seconds = settings.cache_ttl_seconds
         self.timeout = settings.request_timeout_seconds

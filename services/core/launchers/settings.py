@@ -33,10 +33,13 @@ def fed_by(name: str, default: Any = MISSING, **kw: Any) -> Any:
 
 @dataclass(frozen=True)
 class LauncherSettings:
-    """What every launcher takes: Spark properties for every job, and jars for every job's classpath."""
+    """What every launcher takes: Spark properties for every job, jars for every job's classpath, and Core's Redis
+    URL, whose credentials a job's driver gets in its environment (kernel.jobs.args.REDIS_URL_ENV), never in its
+    arguments (not in repr either)."""
 
     conf: Mapping[str, str] = fed_by("spark_conf", default_factory=dict)
     jars: tuple[str, ...] = fed_by("spark_jars", default=())
+    redis_url: str = fed_by("redis_url", default="", repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "conf", {str(k): str(v) for k, v in dict(self.conf).items()})

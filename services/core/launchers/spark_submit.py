@@ -26,7 +26,7 @@ from provender.core.launchers.base import JobStatus, Launched, Launcher
 from provender.core.launchers.settings import SparkSubmitSettings
 from provender.kernel.errors import FailedPrecondition, InvalidArgument
 from provender.kernel.jobs import report as job_report
-from provender.kernel.jobs.args import JobArgs, application_path
+from provender.kernel.jobs.args import REDIS_URL_ENV, JobArgs, application_path
 from provender.kernel.jobs.conf import JOB_ID_CONF
 from provender.kernel.jobs.folder import JobFolder, write_atomic
 from provender.kernel.jobs.status import CANCELLED
@@ -164,6 +164,8 @@ class SparkSubmitLauncher(Launcher):
         env["PYSPARK_PYTHON"] = self.python
         env["PYSPARK_DRIVER_PYTHON"] = self.python
         env["SPARK_HOME"] = str(self.spark_home)
+        if self.settings.redis_url:  # the job's Redis credentials: here, not in its arguments or command line
+            env[REDIS_URL_ENV] = self.settings.redis_url
         return env
 
     # --- Launcher ---
