@@ -20,12 +20,13 @@ from provender.core.registry.service import Registry
 from provender.server.metrics import RpcMetrics
 from provender.server.runner import RunningServer, start_server
 from provender.server.settings import setting
+from provender.server.tls import TlsSettings
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class CoreSettings:
+class CoreSettings(TlsSettings):
     """Every setting of Core, declared once: the field is the flag, the PROVENDER_* variable and the help."""
 
     postgres_url: str = setting(
@@ -230,6 +231,7 @@ def _launcher(settings: CoreSettings) -> Launcher:
 
 def start_core(settings: CoreSettings) -> RunningServer:
     """Migrate the database (unless told not to) and start serving; returns the running server."""
+    tls = settings.server_tls()  # checked before anything starts
     engine = make_engine(settings.postgres_url)
     if settings.migrate:
         revision = migrate(engine)
@@ -266,9 +268,12 @@ def start_core(settings: CoreSettings) -> RunningServer:
         port=settings.port,
         host=settings.host,
         metrics=_metrics(),
+        tls=tls,
     )
     if settings.job_port:
-        job_server = start_server(jobs, port=settings.job_port, host=settings.host, metrics=_metrics())
+        job_server = start_server(
+            jobs, port=settings.job_port, host=settings.host, metrics=_metrics(), tls=tls
+        )
         running.on_stop.append(lambda: job_server.stop(grace=5))
         log.info("job service listening", extra={"port": job_server.port})
     streams = (

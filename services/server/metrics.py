@@ -7,6 +7,8 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 
+from provender.server.tls import ServerTls
+
 # Buckets from 0.1 ms to 10 s: serving calls sit around a millisecond, registry writes around 10 ms.
 LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -54,7 +56,22 @@ class RpcMetrics:
         return observe
 
 
-def serve_metrics(port: int, host: str = "0.0.0.0", registry: CollectorRegistry = REGISTRY) -> None:
-    """Expose /metrics over HTTP on a daemon thread (port 0 disables it)."""
-    if port:
+def serve_metrics(
+    port: int, host: str = "0.0.0.0", registry: CollectorRegistry = REGISTRY, tls: ServerTls | None = None
+) -> None:
+    """Expose /metrics over HTTP on a daemon thread (port 0 disables it); over HTTPS with `tls` (mutual TLS when
+    it has a client CA)."""
+    if not port:
+        return
+    if tls is None:
         start_http_server(port, addr=host, registry=registry)
+        return
+    start_http_server(
+        port,
+        addr=host,
+        registry=registry,
+        certfile=str(tls.cert),
+        keyfile=str(tls.key),
+        client_cafile=str(tls.client_ca) if tls.client_ca else None,
+        client_auth_required=tls.client_ca is not None,
+    )

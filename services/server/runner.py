@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 
 from provender.server.interceptor import ServerInterceptor
 from provender.server.metrics import RpcMetrics
+from provender.server.tls import ServerTls
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,9 @@ def start_server(
     host: str = "0.0.0.0",
     metrics: RpcMetrics | None = None,
     max_workers: int = 16,
+    tls: ServerTls | None = None,
 ) -> RunningServer:
-    """Start a server with the given servicers plus grpc.health.v1 and server reflection."""
+    """Start a server with the given servicers plus grpc.health.v1 and server reflection; TLS with `tls`."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         interceptors=[ServerInterceptor(metrics)],
@@ -82,7 +84,10 @@ def start_server(
         server,
     )
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        bound = (
+            server.add_secure_port(address, tls.credentials()) if tls else server.add_insecure_port(address)
+        )
     except RuntimeError:  # newer grpcio raises where older ones returned 0
         bound = 0
     if bound == 0:

@@ -12,6 +12,7 @@ from provender.kernel.redis_url import parse_redis_url
 from provender.server.metrics import RpcMetrics
 from provender.server.runner import RunningServer, start_server
 from provender.server.settings import setting
+from provender.server.tls import TlsSettings, channel_credentials
 from provender.serving.core_source import CoreSpecSource
 from provender.serving.health import RedisHealth
 from provender.serving.lookup import OnlineLookup
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class ServingSettings:
+class ServingSettings(TlsSettings):
     """Every setting of Serving, declared once: the field is the flag, the PROVENDER_* variable and the help."""
 
     redis_url: str = setting(
@@ -34,6 +35,21 @@ class ServingSettings:
     )  # fmt: skip
     core_url: str = setting(
         "localhost:6565", flag="--core-url", env="CORE_URL", help="Core's gRPC address, host:port"
+    )
+    core_tls: bool = setting(
+        False,
+        flag="--core-tls",
+        env="CORE_TLS",
+        group="tls",
+        help="call Core over TLS, trusting the system's CAs (or --core-tls-ca); presents --tls-cert and --tls-key "
+        "when given, for a Core that asks for client certificates",
+    )
+    core_tls_ca: str = setting(
+        "",
+        flag="--core-tls-ca",
+        env="CORE_TLS_CA",
+        group="tls",
+        help="call Core over TLS, trusting this CA (PEM)",
     )
     port: int = setting(6566, flag="--port", env="SERVING_PORT", help="gRPC port")
     host: str = setting("0.0.0.0", flag="--host", env="SERVING_HOST", help="address to listen on")
@@ -90,7 +106,17 @@ def start_serving(
         timeout=settings.redis_timeout_ms / 1000.0,
         on_error=lambda kind: metrics.redis_errors.labels(kind).inc(),
     )
-    source = spec_source if spec_source is not None else CoreSpecSource(settings.core_url)
+    tls = settings.server_tls()  # checked before anything starts
+    core_credentials = (
+        channel_credentials(settings.core_tls_ca, settings.tls_cert, settings.tls_key)
+        if settings.core_tls or settings.core_tls_ca
+        else None
+    )
+    source = (
+        spec_source
+        if spec_source is not None
+        else CoreSpecSource(settings.core_url, credentials=core_credentials)
+    )
     specs = SpecCache(source, refresh_seconds=settings.spec_refresh_seconds)
     metrics.watch_spec_cache(specs.age_seconds, specs.__len__)
     health_state: dict[str, RunningServer] = {}
@@ -109,6 +135,7 @@ def start_serving(
         host=settings.host,
         metrics=RpcMetrics(registry),
         max_workers=settings.max_workers,
+        tls=tls,
     )
     health_state["server"] = running
     metrics.redis_up.set(1)

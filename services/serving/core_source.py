@@ -14,18 +14,24 @@ from provender.serving.specs import ServingTable
 
 
 class CoreSpecSource:
-    def __init__(self, core_url: str, timeout_seconds: float = 5.0) -> None:
+    def __init__(
+        self, core_url: str, timeout_seconds: float = 5.0, credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
+        """`credentials`: TLS to Core (None: plaintext)."""
         self._url = core_url
         self._timeout = timeout_seconds
         # Reconnect quickly once Core is back (gRPC's default backoff grows to two minutes).
-        self._channel = grpc.insecure_channel(
-            core_url,
-            options=[("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 2000)],
+        options = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 2000)]
+        self._channel = (
+            grpc.secure_channel(core_url, credentials, options=options)
+            if credentials is not None
+            else grpc.insecure_channel(core_url, options=options)
         )
+        self._tls = credentials is not None
         self._stub = core_grpc.CoreServiceStub(self._channel)
 
     def describe(self) -> str:
-        return self._url
+        return self._url + (" (TLS)" if self._tls else "")
 
     def close(self) -> None:
         self._channel.close()
