@@ -1,14 +1,26 @@
 """The SDK's data half against a real Core (local Spark launcher), Serving and Redis, written the way a Feast 0.9
 notebook is: Feast's client options, its job methods, a source without a created-timestamp column, and the
-dtypes a user merges and trains on."""
+dtypes a user merges and trains on.
+
+The Redis has a password, and the module's last test searches for it everywhere it could be read by someone who
+may read the platform's files and records, after every job of the module ran: Core's job records in Postgres,
+the jobs' argument files, logs and folders, Core's and Serving's log records, the Prometheus metrics, and the
+command line of every process on the machine. (The jobs' drivers have it in their environment, readable by their
+own user only: that is how it reaches them.)"""
 
 from __future__ import annotations
 
+import logging
+import uuid
 import warnings
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+import sqlalchemy
+from prometheus_client import REGISTRY, generate_latest
 
 from provender import (
     Client,
@@ -23,17 +35,48 @@ from provender import (
 )
 from provender.feast_options import ServerSideOption
 from provender.kernel.errors import InvalidArgument
+from provender.local.redis import EmbeddedRedis
 from tests.conftest import running_platform
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 T0 = NOW - timedelta(hours=10)
 
 
+PASSWORD = f"pw-{uuid.uuid4().hex}"
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @pytest.fixture(scope="module")
-def platform(postgres, redis_server, tmp_path_factory):
+def platform(postgres, tmp_path_factory):
+    """Core, Serving and a Redis with a password; every log record of the module kept."""
     base = tmp_path_factory.mktemp("sdk-jobs")
-    with running_platform(postgres, redis_server, base, "sdk_jobs") as p:
-        yield {"core": p.core_url, "serving": p.serving_url, "base": base, "core_staging": p.staging_location}
+    server = EmbeddedRedis(base / "redis", extra_args=["--requirepass", PASSWORD]).start()
+    redis = SimpleNamespace(url=f"redis://:{PASSWORD}@127.0.0.1:{server.port}/0")
+    logs, root = _Records(), logging.getLogger()
+    root.addHandler(logs)
+    level, root.level = root.level, logging.DEBUG
+    try:
+        with running_platform(postgres, redis, base, "sdk_jobs") as p:
+            yield {
+                "core": p.core_url,
+                "serving": p.serving_url,
+                "base": base,
+                "core_staging": p.staging_location,
+                "postgres_url": p.postgres_url,
+                "logs": logs.records,
+            }
+    finally:
+        root.removeHandler(logs)
+        root.setLevel(level)
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +250,39 @@ def test_a_misspelt_entity_is_named_with_the_one_meant(loaded):
         "entity_rows[0]: 'drivr_id' is not valid; expected an entity of project 'sdkjobs' (driver_id); "
         "did you mean 'driver_id'?"
     )
+
+
+def _command_lines_with(secret: bytes) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes()
+        except OSError:  # the process ended
+            continue
+        if secret in text:
+            found.append(text.replace(b"\0", b" ").decode(errors="replace")[:200])
+    return found
+
+
+def test_the_redis_password_is_in_no_record_file_log_metric_or_command_line(loaded, platform):
+    """Last in the module: after its ingestion and retrieval jobs, and one more ingestion (which reached the Redis
+    with the password) when run alone."""
+    client, table = loaded
+    job = client.start_offline_to_online_ingestion(table, NOW - timedelta(days=2), NOW + timedelta(hours=2))
+    job.wait(progress=False)
+    assert job.get_status() is SparkJobStatus.COMPLETED, job.get_error_message()
+    secret = PASSWORD.encode()
+    assert _command_lines_with(secret) == []  # Core, Serving, the warm Spark driver, Redis itself
+    assert secret not in generate_latest(REGISTRY)
+    engine = sqlalchemy.create_engine(platform["postgres_url"])
+    try:
+        with engine.connect() as conn:
+            jobs = conn.execute(sqlalchemy.text("SELECT * FROM jobs")).fetchall()
+    finally:
+        engine.dispose()
+    assert jobs and not any(PASSWORD in str(tuple(job)) for job in jobs)
+    logged = [str(r.__dict__) for r in platform["logs"]]
+    assert logged and not [line for line in logged if PASSWORD in line]
+    # every file of Core, its jobs and Serving (the Redis server's own folder aside)
+    files = [p for p in platform["base"].rglob("*") if p.is_file() and p.parent.name != "redis"]
+    assert files and [str(p) for p in files if secret in p.read_bytes()] == []
