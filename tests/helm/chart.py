@@ -39,6 +39,7 @@ NAMESPACE = "feast"
 CRD_KINDS = {
     "monitoring.coreos.com/v1": {"ServiceMonitor", "PrometheusRule"},
     "sparkoperator.k8s.io/v1beta2": {"SparkApplication", "ScheduledSparkApplication"},
+    "cert-manager.io/v1": {"Certificate"},
 }
 
 PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")

@@ -83,8 +83,17 @@ EVERYTHING = {
         "groups": [{"name": "provender", "rules": [{"alert": "CoreDown", "expr": "up{job='core'} == 0"}]}],
     },
 }
+TLS = {
+    "tls": {
+        "enabled": True,
+        "clientAuth": True,
+        "metrics": True,
+        "certManager": {"enabled": True, "issuerRef": {"name": "internal-ca", "kind": "ClusterIssuer"}},
+    }
+}
 CASES = {
     "defaults": {},
+    "tls": TLS,
     "external-databases": EXTERNAL,
     "external-secrets": EXTERNAL_SECRETS,
     "redis-cluster": REDIS_CLUSTER,
@@ -273,6 +282,47 @@ def test_external_kafka_reaches_core_as_the_default_brokers() -> None:
     assert "PROVENDER_KAFKA_BOOTSTRAP_SERVERS" in core_variables
     default = container(c.one(c.manifests({}), "Deployment", "provender-core"), "core")
     assert "PROVENDER_KAFKA_BOOTSTRAP_SERVERS" not in {e["name"] for e in default["env"]}
+
+
+def test_tls_mounts_one_certificate_for_core_and_serving_and_probes_by_tcp() -> None:
+    """tls.enabled: Core and Serving serve TLS from the Secret's files (mutual TLS and HTTPS metrics when asked),
+    Serving trusts its CA for Core, the probes check the port (Kubernetes' gRPC probes cannot speak TLS), and a
+    cert-manager Certificate names both Services. Off by default."""
+    from provender.core.app import CoreSettings
+    from provender.server.settings import ENV_PREFIX, flag_fields
+    from provender.serving.app import ServingSettings
+
+    docs = c.manifests(TLS)
+    [cert] = [d for d in docs if d["kind"] == "Certificate"]
+    secret = cert["spec"]["secretName"]
+    assert secret == "provender-tls" and cert["spec"]["issuerRef"]["kind"] == "ClusterIssuer"
+    assert {"provender-core.feast.svc", "provender-serving.feast.svc"} <= set(cert["spec"]["dnsNames"])
+    assert set(cert["spec"]["usages"]) == {"server auth", "client auth"}
+    for name, settings in (("core", CoreSettings), ("serving", ServingSettings)):
+        deployment = c.one(docs, "Deployment", f"provender-{name}")
+        ctr = container(deployment, name)
+        env = {e["name"]: e.get("value") for e in ctr["env"]}
+        mount = next(m["mountPath"] for m in ctr["volumeMounts"] if m["name"] == "tls")
+        assert (
+            env["PROVENDER_TLS_CERT"] == f"{mount}/tls.crt" and env["PROVENDER_TLS_KEY"] == f"{mount}/tls.key"
+        )
+        assert env["PROVENDER_TLS_CLIENT_CA"] == f"{mount}/ca.crt" and env["PROVENDER_METRICS_TLS"] == "true"
+        known = {ENV_PREFIX + f.metadata["flag"].env for f in flag_fields(settings)}
+        assert {k for k in env if k.startswith("PROVENDER_")} <= known, name
+        [volume] = [v for v in pod_spec(deployment)["volumes"] if v["name"] == "tls"]
+        assert volume["secret"]["secretName"] == secret
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert "tcpSocket" in ctr[probe] and "grpc" not in ctr[probe]
+    serving = container(c.one(docs, "Deployment", "provender-serving"), "serving")
+    assert {e["name"]: e.get("value") for e in serving["env"]}["PROVENDER_CORE_TLS_CA"].endswith("/ca.crt")
+    plain = c.manifests({})
+    assert not [d for d in plain if d["kind"] == "Certificate"]
+    core = container(c.one(plain, "Deployment", "provender-core"), "core")
+    assert "grpc" in core["readinessProbe"] and not any(
+        e["name"].startswith("PROVENDER_TLS") for e in core["env"]
+    )
+    with pytest.raises(helm.HelmRenderError, match=re.escape("tls.certManager.issuerRef.name")):
+        c.manifests({"tls": {"enabled": True, "certManager": {"enabled": True}}})
 
 
 def test_services_expose_the_grpc_and_metrics_ports() -> None:
@@ -549,13 +599,15 @@ def test_job_template_override_is_used_verbatim() -> None:
 
 @case
 def test_probes_use_grpc_health_on_the_grpc_ports(values: dict[str, Any]) -> None:
+    """grpc.health.v1, or a TCP check with TLS on (Kubernetes' gRPC probes cannot speak TLS)."""
     docs = c.manifests(values)
+    kind = "tcpSocket" if values.get("tls", {}).get("enabled") else "grpc"
     for name, port in (("provender-core", 6565), ("provender-serving", 6566)):
         ctr = pod_spec(c.one(docs, "Deployment", name))["containers"][0]
         grpc_port = {p["name"]: p["containerPort"] for p in ctr["ports"]}["grpc"]
         assert grpc_port == port
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert ctr[probe]["grpc"] == {"port": port}, (name, probe)
+            assert ctr[probe][kind] == {"port": port}, (name, probe)
 
 
 @case

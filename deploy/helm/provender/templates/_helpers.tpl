@@ -183,3 +183,54 @@ the pod spec with the password in it. External: the URL from the values or from 
 {{- define "provender.containerSecurityContext" -}}
 {{- toYaml .Values.securityContext }}
 {{- end -}}
+
+{{/* TLS (values `tls`): the Secret, where it is mounted, the env entries and volume of Core and Serving, and
+their probes (Kubernetes' gRPC probes cannot speak TLS: a TCP check then). */}}
+{{- define "provender.tls.secretName" -}}
+{{- .Values.tls.secretName | default (printf "%s-tls" (include "provender.fullname" .)) -}}
+{{- end -}}
+{{- define "provender.tls.dir" -}}/etc/provender-tls{{- end -}}
+
+{{- define "provender.tls.env" -}}
+{{- if .Values.tls.enabled }}
+- name: PROVENDER_TLS_CERT
+  value: {{ include "provender.tls.dir" . }}/tls.crt
+- name: PROVENDER_TLS_KEY
+  value: {{ include "provender.tls.dir" . }}/tls.key
+{{- if .Values.tls.clientAuth }}
+- name: PROVENDER_TLS_CLIENT_CA
+  value: {{ include "provender.tls.dir" . }}/ca.crt
+{{- end }}
+{{- if .Values.tls.metrics }}
+- name: PROVENDER_METRICS_TLS
+  value: "true"
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "provender.tls.volumeMount" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  mountPath: {{ include "provender.tls.dir" . }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "provender.tls.volume" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ include "provender.tls.secretName" . }}
+{{- end }}
+{{- end -}}
+
+{{/* A probe of the gRPC port `port`: grpc.health.v1, or with TLS on, a TCP check. */}}
+{{- define "provender.probe" -}}
+{{- if .ctx.Values.tls.enabled }}
+tcpSocket:
+  port: {{ .port }}
+{{- else }}
+grpc:
+  port: {{ .port }}
+{{- end }}
+{{- end -}}
