@@ -7,7 +7,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from provender.core import client_support_servicer, core_servicer, job_servicer
+from provender.core import audit, client_support_servicer, core_servicer, job_servicer
 from provender.core.jobs.background import BackgroundLoop
 from provender.core.jobs.controller import JobController, JobSettings
 from provender.core.jobs.schedules import Schedules
@@ -269,10 +269,11 @@ def start_core(settings: CoreSettings) -> RunningServer:
         host=settings.host,
         metrics=_metrics(),
         tls=tls,
+        audit=audit.WRITES,
     )
     if settings.job_port:
         job_server = start_server(
-            jobs, port=settings.job_port, host=settings.host, metrics=_metrics(), tls=tls
+            jobs, port=settings.job_port, host=settings.host, metrics=_metrics(), tls=tls, audit=audit.WRITES
         )
         running.on_stop.append(lambda: job_server.stop(grace=5))
         log.info("job service listening", extra={"port": job_server.port})

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -65,11 +66,12 @@ def start_server(
     metrics: RpcMetrics | None = None,
     max_workers: int = 16,
     tls: ServerTls | None = None,
+    audit: Mapping[str, Callable[[Any], tuple[str, str]]] | None = None,
 ) -> RunningServer:
     """Start a server with the given servicers plus grpc.health.v1 and server reflection; TLS with `tls`."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[ServerInterceptor(metrics)],
+        interceptors=[ServerInterceptor(metrics, audit)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
