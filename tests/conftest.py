@@ -20,6 +20,10 @@ import grpc
 import pytest
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# Every JVM the tests start (Spark drivers, the Kafka broker) lives seconds to a minute and handles little data:
+# the JIT's optimising compiler (C2) costs them more than it gives back. C1 alone halved their CPU time and took
+# 15 % off the launcher and warm-driver tests' wall time. Servers users run keep the full JIT.
+os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1")
 
 _db_counter = itertools.count()
 
