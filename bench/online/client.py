@@ -15,6 +15,7 @@ import os
 import random
 import sys
 import time
+from pathlib import Path
 
 import grpc
 import redis
@@ -100,10 +101,19 @@ def timed(call, payloads: list, samples: int, max_seconds: float) -> list[float]
     return out
 
 
+def serving_channel(target: str, config: dict, aio: bool = False) -> grpc.Channel:
+    """A channel to Serving: TLS trusting config["tls_ca"] when the run serves TLS."""
+    ca = config.get("tls_ca")
+    if not ca:
+        return grpc.aio.insecure_channel(target) if aio else grpc.insecure_channel(target)
+    credentials = grpc.ssl_channel_credentials(Path(ca).read_bytes())
+    return grpc.aio.secure_channel(target, credentials) if aio else grpc.secure_channel(target, credentials)
+
+
 def latency(config: dict) -> dict:
     rng = random.Random(11)
     entities = config["entities"]
-    channel = grpc.insecure_channel(config["serving"][0])
+    channel = serving_channel(config["serving"][0], config)
     online = channel.unary_unary(ONLINE_METHOD, request_serializer=_identity, response_deserializer=_identity)
     bare_channel = grpc.insecure_channel(config["bare"])
     bare = bare_channel.unary_unary(
@@ -151,8 +161,12 @@ async def _throughput_once(
     concurrency: int,
     seconds: float,
     pids: dict[str, list[int]],
+    config: dict | None = None,
 ) -> dict:
-    channels = [grpc.aio.insecure_channel(t) for t in targets]
+    """`config`: the run's, for TLS to Serving (None: plaintext, the bare floor)."""
+    channels = [
+        serving_channel(t, config, aio=True) if config else grpc.aio.insecure_channel(t) for t in targets
+    ]
     calls = [
         c.unary_unary(method, request_serializer=_identity, response_deserializer=_identity) for c in channels
     ]
@@ -210,6 +224,7 @@ def throughput(config: dict) -> dict:
                     concurrency,
                     spec["seconds"],
                     serving_pids,
+                    config,
                 )
             )
         )
