@@ -1,13 +1,28 @@
-"""What the benchmarks that run jobs share: the peak memory of a process tree, and waiting for a job."""
+"""What the benchmarks that run jobs share: every process's /proc stat, the peak memory of a process tree, and
+waiting for a job."""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from provender.core.launchers.base import JobStatus, Launcher
+
+
+def proc_stats() -> Iterator[tuple[Path, str, list[str]]]:
+    """Every process's /proc folder, command name and the fields of its stat after the name (state first, then
+    ppid, ...: proc(5) numbering minus 3); processes that end meanwhile are left out."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        yield proc, stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
 
 
 class PeakMemory:
@@ -24,15 +39,12 @@ class PeakMemory:
         parents: dict[int, int] = {}
         rss: dict[int, int] = {}
         page = os.sysconf("SC_PAGE_SIZE")
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
+        for proc, _, fields in proc_stats():
             try:
-                stat = (proc / "stat").read_text()
-                parents[int(proc.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
                 rss[int(proc.name)] = int((proc / "statm").read_text().split()[1]) * page
             except (OSError, ValueError, IndexError):
                 continue
+            parents[int(proc.name)] = int(fields[1])
         total, todo = 0, [self.root]
         while todo:
             pid = todo.pop()

@@ -108,10 +108,10 @@ _counter = iter(range(1_000_000))
 
 
 @contextmanager
-def tls_platform(
-    postgres, redis_server, base: Path, ca: TestCA, **core: Any
-) -> Iterator[tuple[str, str, int]]:
-    """Core (with a JobService port) and Serving on TLS, Serving trusting `ca` for Core; yields the addresses."""
+def tls_platform(postgres, redis_server, base: Path, ca: TestCA, **core: Any) -> Iterator[dict[str, str]]:
+    """Core (with a JobService port of its own) and Serving on TLS with one certificate of `ca`, Serving trusting
+    `ca` for Core and presenting that certificate; yields the addresses: core, jobs, serving. `core`: more
+    CoreSettings (tls_client_ca=... for mutual TLS)."""
     server = ca.issue(f"server-{next(_counter)}")
     running = start_core(
         CoreSettings(

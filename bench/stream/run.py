@@ -54,7 +54,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from harness import PeakMemory, wait_for  # noqa: E402
+from harness import PeakMemory, proc_stats, wait_for  # noqa: E402
 from messages import ENTITY, FLOATS, MAX_AGE_SECONDS, PROJECT, SCHEMA_JSON, TABLE  # noqa: E402
 
 from provender.core.jobs.controller import JobSettings  # noqa: E402
@@ -433,19 +433,12 @@ class CpuSampler:
     def sample(self) -> None:
         parents: dict[int, int] = {}
         ticks: dict[int, int] = {}
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                stat = (proc / "stat").read_text()
-            except OSError:
-                continue
+        for proc, name, fields in proc_stats():
             pid = int(proc.name)
-            fields = stat[stat.rindex(")") + 2 :].split()
             parents[pid] = int(fields[1])
             ticks[pid] = int(fields[11]) + int(fields[12])
             if pid not in self.names:
-                self.names[pid] = _label(proc, stat[stat.index("(") + 1 : stat.rindex(")")])
+                self.names[pid] = _label(proc, name)
         with self.lock:
             changed = True
             while changed:
