@@ -7,11 +7,9 @@ address), the project, the object and the outcome (the status code). Reads are n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
 
-# request -> (project, object)
-Subject = Callable[[Any], tuple[str, str]]
+from provender.server.interceptor import AuditSubject as Subject
 
 
 def _project(name: str) -> str:

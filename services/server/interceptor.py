@@ -22,6 +22,10 @@ from provender.server.metrics import RpcMetrics
 log = logging.getLogger(__name__)
 audit_log = logging.getLogger("provender.audit")
 
+# What an audited call writes: its request -> (project, object). A server's audit catalogue maps full method
+# names to one (Core's: provender.core.audit.WRITES).
+AuditSubject = Callable[[Any], tuple[str, str]]
+
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 REFLECTION_PREFIX = "/grpc.reflection."
 
@@ -43,9 +47,7 @@ def principal(context: grpc.ServicerContext) -> str:
     return "peer:" + context.peer()
 
 
-def _audit(
-    rpc: str, subject: Callable[[Any], tuple[str, str]], request: Any, context: Any, code: str
-) -> None:
+def _audit(rpc: str, subject: AuditSubject, request: Any, context: Any, code: str) -> None:
     try:
         project, what = subject(request)
     except Exception:  # a request of an unexpected shape: still audited, without its subject
@@ -72,7 +74,7 @@ class ServerInterceptor(grpc.ServerInterceptor):
     def __init__(
         self,
         metrics: RpcMetrics | None = None,
-        audit: Mapping[str, Callable[[Any], tuple[str, str]]] | None = None,
+        audit: Mapping[str, AuditSubject] | None = None,
     ) -> None:
         """`audit`: full method name -> (request -> (project, object)) of the calls to audit."""
         self._metrics = metrics

@@ -8,13 +8,12 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
-from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from provender.server.interceptor import ServerInterceptor
+from provender.server.interceptor import AuditSubject, ServerInterceptor
 from provender.server.metrics import RpcMetrics
 from provender.server.tls import ServerTls
 
@@ -66,7 +65,7 @@ def start_server(
     metrics: RpcMetrics | None = None,
     max_workers: int = 16,
     tls: ServerTls | None = None,
-    audit: Mapping[str, Callable[[Any], tuple[str, str]]] | None = None,
+    audit: Mapping[str, AuditSubject] | None = None,
 ) -> RunningServer:
     """Start a server with the given servicers plus grpc.health.v1 and server reflection; TLS with `tls`."""
     server = grpc.server(
