@@ -8,8 +8,10 @@ Nothing here talks to a cluster or the network; see docs/kubernetes.md for what 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -91,9 +93,25 @@ TLS = {
         "certManager": {"enabled": True, "issuerRef": {"name": "internal-ca", "kind": "ClusterIssuer"}},
     }
 }
+# Authentication with everything set: OIDC, a Secret of extra service tokens, global roles, protected health checks.
+AUTH = {
+    "auth": {
+        "oidc": {
+            "issuer": "https://login.example.com/realms/ml",
+            "audience": "provender",
+            "groupsClaim": "roles",
+        },
+        "tokens": {"existingSecret": "ci-tokens", "existingSecretKey": "lines"},
+        "globalRoles": {"group:ml-platform": "admin", "user:alice": "writer"},
+        "protectHealth": True,
+    }
+}
+NO_AUTH = {"auth": {"enabled": False}}
 CASES = {
     "defaults": {},
     "tls": TLS,
+    "auth-everything-set": AUTH,
+    "no-auth": NO_AUTH,
     "external-databases": EXTERNAL,
     "external-secrets": EXTERNAL_SECRETS,
     "redis-cluster": REDIS_CLUSTER,
@@ -200,6 +218,7 @@ def test_default_install_has_every_part() -> None:
         ("Role", "provender-spark"),
         ("RoleBinding", "provender-spark"),
         ("ConfigMap", "provender-spark-job-template"),
+        ("Secret", "provender-auth"),
     }
     for doc in docs:
         assert doc["metadata"]["namespace"] == c.NAMESPACE, doc["metadata"]["name"]
@@ -226,6 +245,12 @@ def test_values_schema_accepts_the_defaults_and_rejects_wrong_values() -> None:
         ({"securityContext": {"runAsNonRoot": False}}, "/securityContext/runAsNonRoot"),
         ({"core": {"replicaCount": 2}}, "/core/replicaCount"),
         ({"kafka": {"bootstrapServers": "kafka://broker:9092"}}, "/kafka/bootstrapServers"),
+        # An OIDC issuer needs the audience of Provender's tokens.
+        ({"auth": {"oidc": {"issuer": "https://login.example.com/realms/ml"}}}, "/auth/oidc"),
+        ({"auth": {"globalRoles": {"group:ml-platform": "owner"}}}, "/auth/globalRoles"),
+        ({"auth": {"globalRoles": {"ml-platform": "admin"}}}, "/auth/globalRoles"),  # no principal kind
+        ({"auth": {"globalRoles": {"user:a,user:b": "reader"}}}, "/auth/globalRoles"),  # splits the variable
+        ({"auth": {"tokens": {"existingSecretKey": ""}}}, "/auth/tokens/existingSecretKey"),
     ]
     for values, where in wrong:
         with pytest.raises(helm.HelmValuesError) as raised:
@@ -386,10 +411,11 @@ def test_bundled_postgres_and_redis_hosts_match_their_services() -> None:
 
 def test_given_postgres_password_and_existing_secret() -> None:
     docs = c.manifests({"postgres": {"auth": {"password": "given-Password.1"}}})
-    assert base64.b64decode(c.one(docs, "Secret")["data"]["postgres-password"]) == b"given-Password.1"
+    secret = c.one(docs, "Secret", "provender-postgres")
+    assert base64.b64decode(secret["data"]["postgres-password"]) == b"given-Password.1"
 
     docs = c.manifests(EXISTING_PASSWORD_SECRET)
-    assert c.find(docs, "Secret") == []
+    assert c.find(docs, "Secret", "provender-postgres") == []
     ref = {"name": "pg-auth", "key": "password"}
     core = container(c.one(docs, "Deployment", "provender-core"), "core")
     pg = container(c.one(docs, "StatefulSet", "provender-postgres"), "postgres")
@@ -408,7 +434,7 @@ def test_the_generated_password_is_kept_across_upgrades_by_lookup() -> None:
 
 def test_external_databases_replace_the_bundled_ones() -> None:
     docs = c.manifests(EXTERNAL)
-    assert c.find(docs, "StatefulSet") == [] and c.find(docs, "Secret") == []
+    assert c.find(docs, "StatefulSet") == [] and c.find(docs, "Secret", "provender-postgres") == []
     assert {s["metadata"]["name"] for s in c.find(docs, "Service")} == {"provender-core", "provender-serving"}
     core_deploy = c.one(docs, "Deployment", "provender-core")
     assert "initContainers" not in pod_spec(core_deploy)
@@ -599,9 +625,11 @@ def test_job_template_override_is_used_verbatim() -> None:
 
 @case
 def test_probes_use_grpc_health_on_the_grpc_ports(values: dict[str, Any]) -> None:
-    """grpc.health.v1, or a TCP check with TLS on (Kubernetes' gRPC probes cannot speak TLS)."""
+    """grpc.health.v1, or a TCP check with TLS on or health checks behind authentication (Kubernetes' gRPC probes
+    can neither speak TLS nor send a token)."""
     docs = c.manifests(values)
-    kind = "tcpSocket" if values.get("tls", {}).get("enabled") else "grpc"
+    tcp = values.get("tls", {}).get("enabled") or values.get("auth", {}).get("protectHealth")
+    kind = "tcpSocket" if tcp else "grpc"
     for name, port in (("provender-core", 6565), ("provender-serving", 6566)):
         ctr = pod_spec(c.one(docs, "Deployment", name))["containers"][0]
         grpc_port = {p["name"]: p["containerPort"] for p in ctr["ports"]}["grpc"]
@@ -676,6 +704,249 @@ def test_bundled_databases_keep_their_data_on_volumes() -> None:
         assert mounts[claim["metadata"]["name"]] == path
     redis_args = container(c.one(docs, "StatefulSet", "provender-redis"), "redis")["args"]
     assert redis_args[redis_args.index("--appendonly") + 1] == "yes"
+
+
+# Authentication ---------------------------------------------------------------------------------------------------
+
+
+def secret_data(doc: dict[str, Any]) -> dict[str, str]:
+    return {k: base64.b64decode(v).decode() for k, v in doc.get("data", {}).items()}
+
+
+def project_secret_files(
+    docs: list[dict[str, Any]],
+    deployment: dict[str, Any],
+    ctr: dict[str, Any],
+    root: Path,
+    others: dict[str, dict[str, str]] | None = None,
+) -> dict[str, str]:
+    """What the kubelet does for the container's Secret volumes, under `root`: each mounted item written as a file
+    (from the chart's Secrets, or `others`: the user's Secrets by name). Returns the container's plain env values,
+    their paths under a Secret mount moved under `root` too."""
+    secrets = {d["metadata"]["name"]: secret_data(d) for d in c.find(docs, "Secret")} | (others or {})
+    volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
+    mounts = []
+    for mount in ctr["volumeMounts"]:
+        secret = volumes[mount["name"]].get("secret")
+        if secret is None:
+            continue
+        mounts.append(mount["mountPath"])
+        data = secrets[secret["secretName"]]
+        for item in secret.get("items") or [{"key": k, "path": k} for k in data]:
+            path = root / mount["mountPath"].lstrip("/") / item["path"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(data[item["key"]])
+
+    def rebase(part: str) -> str:
+        under = any(part.startswith(m + "/") for m in mounts)
+        return str(root / part.lstrip("/")) if under else part
+
+    return {e["name"]: ",".join(rebase(p) for p in e["value"].split(",")) for e in ctr["env"] if "value" in e}
+
+
+def settings_from_env(settings: type, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The settings a server reads from this environment (its PROVENDER_* variables, as `provender core` and
+    `provender serving` read them)."""
+    from provender.server.settings import ENV_PREFIX, build_parser, flag_fields, read
+
+    for field in flag_fields(settings):
+        monkeypatch.delenv(ENV_PREFIX + field.metadata["flag"].env, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return read(settings, build_parser(settings, "provender", "").parse_args([]))
+
+
+def auth_variables(ctr: dict[str, Any]) -> set[str]:
+    return {
+        e["name"]
+        for e in ctr["env"]
+        if e["name"].startswith("PROVENDER_AUTH_") or e["name"] == "PROVENDER_CORE_TOKEN_FILE"
+    }
+
+
+def test_auth_secret_holds_two_generated_tokens_and_only_their_hashes_for_the_servers() -> None:
+    """On by default: two random 40-character tokens (yours as admin, Serving's), and the `tokens` key with their
+    sha256 in the `<name> sha256:<hex>` lines Core and Serving read."""
+    from provender.server.authn import hash_token
+
+    docs = c.manifests()
+    secret = c.one(docs, "Secret", "provender-auth")
+    data = secret_data(secret)
+    assert set(data) == {"admin-token", "serving-token", "tokens"}
+    admin, serving = data["admin-token"], data["serving-token"]
+    assert re.fullmatch(r"[A-Za-z0-9]{40}", admin) and re.fullmatch(r"[A-Za-z0-9]{40}", serving)
+    assert admin != serving
+    assert data["tokens"].splitlines() == [
+        f"admin sha256:{hashlib.sha256(admin.encode()).hexdigest()}",
+        f"provender-serving sha256:{hashlib.sha256(serving.encode()).hexdigest()}",
+    ]
+    assert data["tokens"].split()[1] == hash_token(admin)
+    # A new install gets new tokens.
+    again = secret_data(c.one(c.manifests({"commonLabels": {"x": "y"}}), "Secret", "provender-auth"))
+    assert again["admin-token"] != admin
+
+
+def test_the_generated_tokens_are_kept_across_upgrades_by_lookup(tmp_path: Path) -> None:
+    """Offline, `lookup` finds nothing and each render generates. Here the template's lookup is replaced by the
+    Secret a previous install created (as the API server would return it): its tokens are kept, hashes included."""
+    (template,) = [t["data"] for t in c.chart().templates if t["name"] == "templates/auth-secret.yaml"]
+    lookup = 'lookup "v1" "Secret" .Release.Namespace $name'
+    assert lookup in template and "randAlphaNum 40" in template
+
+    previous = {"admin-token": "A" * 40, "serving-token": "S" * 40}
+    found = " ".join(f'"{k}" "{base64.b64encode(v.encode()).decode()}"' for k, v in previous.items())
+    chart_dir = tmp_path / "provender"
+    shutil.copytree(c.CHART, chart_dir)
+    path = chart_dir / "templates" / "auth-secret.yaml"
+    path.write_text(path.read_text().replace(lookup, f'dict "data" (dict {found})'))
+    rendered = helm.Chart.load(chart_dir).render({}, name=c.RELEASE, namespace=c.NAMESPACE, is_upgrade=True)
+    (secret,) = [
+        d
+        for d in yaml.safe_load_all(rendered["provender/templates/auth-secret.yaml"])
+        if d and d["kind"] == "Secret"
+    ]
+    data = secret_data(secret)
+    assert {k: data[k] for k in previous} == previous
+    assert data["tokens"] == (
+        f"admin sha256:{hashlib.sha256(b'A' * 40).hexdigest()}\n"
+        f"provender-serving sha256:{hashlib.sha256(b'S' * 40).hexdigest()}\n"
+    )
+
+
+def test_auth_wiring_lets_the_admin_and_serving_tokens_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default install, as its containers see it: the Secret's keys projected as files where the volumes
+    mount them, the env read by Core's and Serving's own settings. The admin token is token:admin at both;
+    Serving's token file holds the token Core knows as token:provender-serving, reader in every project."""
+    from provender.core.app import CoreSettings
+    from provender.server.principal import Principal
+    from provender.server.settings import ENV_PREFIX, flag_fields
+    from provender.serving.app import ServingSettings
+
+    docs = c.manifests()
+    data = secret_data(c.one(docs, "Secret", "provender-auth"))
+    servers = {}
+    for name, settings in (("core", CoreSettings), ("serving", ServingSettings)):
+        deployment = c.one(docs, "Deployment", f"provender-{name}")
+        ctr = container(deployment, name)
+        known = {ENV_PREFIX + f.metadata["flag"].env for f in flag_fields(settings)}
+        assert {e["name"] for e in ctr["env"] if e["name"].startswith("PROVENDER_")} <= known, name
+        [volume] = [v for v in pod_spec(deployment)["volumes"] if v["name"] == "auth"]
+        assert volume["secret"]["secretName"] == "provender-auth"
+        env = project_secret_files(docs, deployment, ctr, tmp_path / name)
+        servers[name] = settings_from_env(settings, env, monkeypatch)
+        assert env_value(ctr, "PROVENDER_AUTH_TOKENS_FILE") == "/etc/provender-auth/tokens"
+        assert env_value(ctr, "PROVENDER_AUTH_PROTECT_HEALTH") == "false"
+        assert not any(v.startswith("PROVENDER_AUTH_OIDC") or v == "PROVENDER_AUTH_GROUPS_CLAIM" for v in env)
+    core, serving = servers["core"], servers["serving"]
+    # Core gets the hashes only, Serving its own token besides.
+    core_items = [
+        v for v in pod_spec(c.one(docs, "Deployment", "provender-core"))["volumes"] if v["name"] == "auth"
+    ]
+    assert core_items[0]["secret"]["items"] == [{"key": "tokens", "path": "tokens"}]
+    serving_ctr = container(c.one(docs, "Deployment", "provender-serving"), "serving")
+    assert env_value(serving_ctr, "PROVENDER_CORE_TOKEN_FILE") == "/etc/provender-auth/serving-token"
+    assert "PROVENDER_CORE_TOKEN_FILE" not in env_of(
+        container(c.one(docs, "Deployment", "provender-core"), "core")
+    )
+
+    admin = f"Bearer {data['admin-token']}"
+    assert core.authenticator().authenticate(admin) == Principal("token", "admin")
+    assert serving.authenticator().authenticate(admin) == Principal("token", "admin")
+    presented = Path(serving.core_token_file).read_text().strip()
+    assert core.authenticator().authenticate(f"Bearer {presented}") == Principal("token", "provender-serving")
+    assert core.auth_global_roles == {"token:admin": "admin", "token:provender-serving": "reader"}
+    assert core.auth_protect_health is False and core.authenticator().oidc is None
+
+
+def test_auth_values_reach_both_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OIDC issuer, audience and groups claim in both; the user's token Secret as a second file in both; the
+    global roles in Core, beside the chart's; health checks behind authentication, so the probes are TCP."""
+    from provender.core.app import CoreSettings
+    from provender.server.authn import hash_token
+    from provender.server.principal import Principal
+    from provender.serving.app import ServingSettings
+
+    docs = c.manifests(AUTH)
+    ci_token = "ci-pipeline-token-0123456789"
+    ci_secret = {"ci-tokens": {"lines": f"# CI\nci {hash_token(ci_token)}\n"}}
+    for name, settings in (("core", CoreSettings), ("serving", ServingSettings)):
+        deployment = c.one(docs, "Deployment", f"provender-{name}")
+        ctr = container(deployment, name)
+        [extra] = [v for v in pod_spec(deployment)["volumes"] if v["name"] == "auth-extra"]
+        assert extra["secret"] == {"secretName": "ci-tokens", "items": [{"key": "lines", "path": "tokens"}]}
+        assert env_value(ctr, "PROVENDER_AUTH_TOKENS_FILE") == (
+            "/etc/provender-auth/tokens,/etc/provender-auth-extra/tokens"
+        )
+        env = project_secret_files(docs, deployment, ctr, tmp_path / name, ci_secret)
+        server = settings_from_env(settings, env, monkeypatch)
+        authenticator = server.authenticator()
+        assert authenticator.tokens is not None and len(authenticator.tokens.files) == 2
+        assert authenticator.authenticate(f"Bearer {ci_token}") == Principal("token", "ci")
+        oidc = authenticator.oidc
+        assert (oidc.issuer, oidc.audience, oidc.groups_claim) == (
+            "https://login.example.com/realms/ml",
+            "provender",
+            "roles",
+        )
+        assert server.auth_protect_health is True and authenticator.protect_health is True
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert "tcpSocket" in ctr[probe] and "grpc" not in ctr[probe], (name, probe)
+        if name == "core":
+            assert server.auth_global_roles == {
+                "group:ml-platform": "admin",
+                "token:admin": "admin",
+                "token:provender-serving": "reader",
+                "user:alice": "writer",
+            }
+    # An entry for one of the chart's principals replaces the chart's (no second, conflicting entry).
+    core = container(
+        c.one(
+            c.manifests({"auth": {"globalRoles": {"token:provender-serving": "writer"}}}),
+            "Deployment",
+            "provender-core",
+        ),
+        "core",
+    )
+    assert (
+        env_value(core, "PROVENDER_AUTH_GLOBAL_ROLES") == "token:admin=admin,token:provender-serving=writer"
+    )
+
+
+def test_auth_disabled_renders_no_secret_no_variables_no_volumes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from provender.core.app import CoreSettings
+    from provender.serving.app import ServingSettings
+
+    docs = c.manifests({"auth": {"enabled": False, "protectHealth": True}})
+    assert c.find(docs, "Secret", "provender-auth") == []
+    for name, settings in (("core", CoreSettings), ("serving", ServingSettings)):
+        deployment = c.one(docs, "Deployment", f"provender-{name}")
+        ctr = container(deployment, name)
+        assert auth_variables(ctr) == set()
+        assert not {"auth", "auth-extra"} & {v["name"] for v in pod_spec(deployment)["volumes"]}
+        assert not {"auth", "auth-extra"} & {m["name"] for m in ctr["volumeMounts"]}
+        assert "grpc" in ctr["readinessProbe"]  # protectHealth means nothing without authentication
+        env = {e["name"]: e["value"] for e in ctr["env"] if "value" in e}
+        assert settings_from_env(settings, env, monkeypatch).authenticator() is None
+    assert "admin-token" not in c.render({"auth": {"enabled": False}})["templates/NOTES.txt"]
+
+
+def test_notes_tell_how_to_read_the_admin_token_and_use_it() -> None:
+    notes = c.render()["templates/NOTES.txt"]
+    read_token = (
+        "kubectl --namespace feast get secret provender-auth -o jsonpath='{.data.admin-token}' | base64 -d"
+    )
+    assert read_token in notes
+    assert "enable_auth=True, auth_token=" in notes
+    assert "PROVENDER_ENABLE_AUTH=true" in notes and "PROVENDER_AUTH_TOKEN=" in notes
+    assert "provender access grant PROJECT PRINCIPAL ROLE" in notes
+    # The SDK options and variables NOTES names are the SDK's own.
+    from provender.config import Config
+
+    assert {"enable_auth", "auth_token"} <= set(Config.__dataclass_fields__)
+    oidc = c.render(AUTH)["templates/NOTES.txt"]
+    assert "https://login.example.com/realms/ml" in oidc and '"roles" claim' in oidc
 
 
 # Metrics ---------------------------------------------------------------------------------------------------------

@@ -224,9 +224,93 @@ their probes (Kubernetes' gRPC probes cannot speak TLS: a TCP check then). */}}
 {{- end }}
 {{- end -}}
 
-{{/* A probe of the gRPC port `port`: grpc.health.v1, or with TLS on, a TCP check. */}}
+{{/* Authentication (values `auth`): the generated Secret, where its keys are mounted, and the env entries of
+Core and Serving. Core mounts only the `tokens` key (hashes); Serving mounts it and its own `serving-token`. */}}
+{{- define "provender.auth.secretName" -}}{{ include "provender.fullname" . }}-auth{{- end -}}
+{{- define "provender.auth.dir" -}}/etc/provender-auth{{- end -}}
+{{- define "provender.auth.extraDir" -}}/etc/provender-auth-extra{{- end -}}
+
+{{/* The token files: the chart's, and the user's Secret's when given (comma-separated). */}}
+{{- define "provender.auth.tokensFiles" -}}
+{{- $files := list (printf "%s/tokens" (include "provender.auth.dir" .)) -}}
+{{- if .Values.auth.tokens.existingSecret -}}
+{{- $files = append $files (printf "%s/tokens" (include "provender.auth.extraDir" .)) -}}
+{{- end -}}
+{{- join "," $files -}}
+{{- end -}}
+
+{{/* PRINCIPAL=ROLE,...: the chart's two tokens, then auth.globalRoles (which replace them for the same principal). */}}
+{{- define "provender.auth.globalRoles" -}}
+{{- $roles := merge (deepCopy .Values.auth.globalRoles) (dict "token:admin" "admin" "token:provender-serving" "reader") -}}
+{{- $pairs := list -}}
+{{- range $principal, $role := $roles -}}
+{{- $pairs = append $pairs (printf "%s=%s" $principal $role) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}
+
+{{/* The env entries Core and Serving share. */}}
+{{- define "provender.auth.env" -}}
+{{- if .Values.auth.enabled }}
+- name: PROVENDER_AUTH_TOKENS_FILE
+  value: {{ include "provender.auth.tokensFiles" . | quote }}
+- name: PROVENDER_AUTH_PROTECT_HEALTH
+  value: {{ .Values.auth.protectHealth | quote }}
+{{- with .Values.auth.oidc.issuer }}
+- name: PROVENDER_AUTH_OIDC_ISSUER
+  value: {{ . | quote }}
+- name: PROVENDER_AUTH_OIDC_AUDIENCE
+  value: {{ $.Values.auth.oidc.audience | quote }}
+- name: PROVENDER_AUTH_GROUPS_CLAIM
+  value: {{ $.Values.auth.oidc.groupsClaim | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "provender.auth.volumeMount" -}}
+{{- if .Values.auth.enabled }}
+- name: auth
+  mountPath: {{ include "provender.auth.dir" . }}
+  readOnly: true
+{{- if .Values.auth.tokens.existingSecret }}
+- name: auth-extra
+  mountPath: {{ include "provender.auth.extraDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The volumes: (dict "ctx" $ "keys" (list "tokens" ...)), the keys of the generated Secret the pod gets. */}}
+{{- define "provender.auth.volume" -}}
+{{- if .ctx.Values.auth.enabled }}
+- name: auth
+  secret:
+    secretName: {{ include "provender.auth.secretName" .ctx }}
+    items:
+      {{- range .keys }}
+      - key: {{ . }}
+        path: {{ . }}
+      {{- end }}
+{{- with .ctx.Values.auth.tokens.existingSecret }}
+- name: auth-extra
+  secret:
+    secretName: {{ . }}
+    items:
+      - key: {{ $.ctx.Values.auth.tokens.existingSecretKey }}
+        path: tokens
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Whether the probes must be TCP checks: Kubernetes' gRPC probes speak neither TLS nor send a credential. */}}
+{{- define "provender.probe.tcp" -}}
+{{- if or .Values.tls.enabled (and .Values.auth.enabled .Values.auth.protectHealth) -}}true{{- end -}}
+{{- end -}}
+
+{{/* A probe of the gRPC port `port`: grpc.health.v1, or with TLS on or health checks behind authentication, a
+TCP check. */}}
 {{- define "provender.probe" -}}
-{{- if .ctx.Values.tls.enabled }}
+{{- if include "provender.probe.tcp" .ctx }}
 tcpSocket:
   port: {{ .port }}
 {{- else }}
