@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import json
 import re
 import shutil
@@ -106,12 +107,28 @@ AUTH = {
         "protectHealth": True,
     }
 }
-NO_AUTH = {"auth": {"enabled": False}}
+NO_AUTH_NO_POLICIES = {"auth": {"enabled": False}, "networkPolicy": {"enabled": False}}
+# Peers of each kind a user names: a namespace, a pod in a namespace, an address block.
+PIPELINES = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ml-pipelines"}}}
+MODEL_SERVERS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "online-models"}}}
+PROMETHEUS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+}
+OFFICE = {"ipBlock": {"cidr": "10.20.0.0/16", "except": ["10.20.99.0/24"]}}
+NETWORK_PEERS = {
+    "networkPolicy": {
+        "clients": [PIPELINES, OFFICE],
+        "servingClients": [MODEL_SERVERS],
+        "metricsFrom": [PROMETHEUS],
+    }
+}
 CASES = {
     "defaults": {},
     "tls": TLS,
     "auth-everything-set": AUTH,
-    "no-auth": NO_AUTH,
+    "no-auth-no-network-policies": NO_AUTH_NO_POLICIES,
+    "network-policy-peers": NETWORK_PEERS,
     "external-databases": EXTERNAL,
     "external-secrets": EXTERNAL_SECRETS,
     "redis-cluster": REDIS_CLUSTER,
@@ -219,6 +236,11 @@ def test_default_install_has_every_part() -> None:
         ("RoleBinding", "provender-spark"),
         ("ConfigMap", "provender-spark-job-template"),
         ("Secret", "provender-auth"),
+        ("NetworkPolicy", "provender-core"),
+        ("NetworkPolicy", "provender-serving"),
+        ("NetworkPolicy", "provender-postgres"),
+        ("NetworkPolicy", "provender-redis"),
+        ("NetworkPolicy", "provender-spark"),
     }
     for doc in docs:
         assert doc["metadata"]["namespace"] == c.NAMESPACE, doc["metadata"]["name"]
@@ -251,6 +273,17 @@ def test_values_schema_accepts_the_defaults_and_rejects_wrong_values() -> None:
         ({"auth": {"globalRoles": {"ml-platform": "admin"}}}, "/auth/globalRoles"),  # no principal kind
         ({"auth": {"globalRoles": {"user:a,user:b": "reader"}}}, "/auth/globalRoles"),  # splits the variable
         ({"auth": {"tokens": {"existingSecretKey": ""}}}, "/auth/tokens/existingSecretKey"),
+        ({"networkPolicy": {"clients": [{"namespace": "ml"}]}}, "/networkPolicy/clients/0"),
+        (
+            {"networkPolicy": {"metricsFrom": [{"ipBlock": {"cidr": "monitoring"}}]}},
+            "/networkPolicy/metricsFrom/0",
+        ),
+        ({"networkPolicy": {"servingClients": {"podSelector": {}}}}, "/networkPolicy/servingClients"),
+        # An ipBlock stands alone in a peer (the API server refuses it beside a selector).
+        (
+            {"networkPolicy": {"clients": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]}},
+            "/networkPolicy/clients/0",
+        ),
     ]
     for values, where in wrong:
         with pytest.raises(helm.HelmValuesError) as raised:
@@ -947,6 +980,186 @@ def test_notes_tell_how_to_read_the_admin_token_and_use_it() -> None:
     assert {"enable_auth", "auth_token"} <= set(Config.__dataclass_fields__)
     oidc = c.render(AUTH)["templates/NOTES.txt"]
     assert "https://login.example.com/realms/ml" in oidc and '"roles" claim' in oidc
+
+
+# NetworkPolicies --------------------------------------------------------------------------------------------------
+
+
+def matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A LabelSelector (matchLabels and matchExpressions) against labels; {} selects everything."""
+    if not selects(selector.get("matchLabels", {}), labels):
+        return False
+    for e in selector.get("matchExpressions", []):
+        present, value = e["key"] in labels, labels.get(e["key"])
+        if not {
+            "In": present and value in e.get("values", []),
+            "NotIn": not present or value not in e.get("values", []),
+            "Exists": present,
+            "DoesNotExist": not present,
+        }[e["operator"]]:
+            return False
+    return True
+
+
+def peer_admits(peer: dict[str, Any], source: dict[str, Any], namespace: str) -> bool:
+    """Whether a NetworkPolicyPeer of a policy in `namespace` admits the source pod (labels, namespace, its
+    namespace's labels, ip), as NetworkPolicy defines it."""
+    if "ipBlock" in peer:
+        ip = ipaddress.ip_address(source["ip"])
+        block = peer["ipBlock"]
+        return ip in ipaddress.ip_network(block["cidr"]) and not any(
+            ip in ipaddress.ip_network(x) for x in block.get("except", [])
+        )
+    if "namespaceSelector" in peer:
+        if not matches(peer["namespaceSelector"], source["namespace_labels"]):
+            return False
+    elif source["namespace"] != namespace:
+        return False
+    return matches(peer.get("podSelector", {}), source["labels"])
+
+
+def admits(docs: list[dict[str, Any]], target: dict[str, str], source: dict[str, Any], port: int) -> bool:
+    """Whether the NetworkPolicies let `source` reach the pod with labels `target` on TCP `port` (a pod no policy
+    selects admits everything)."""
+    policies = [p for p in c.find(docs, "NetworkPolicy") if matches(p["spec"]["podSelector"], target)]
+    if not policies:
+        return True
+    for policy in policies:
+        assert policy["spec"]["policyTypes"] == ["Ingress"], "egress is never restricted"
+        for rule in policy["spec"].get("ingress", []):
+            ports = rule.get("ports")
+            if ports and not any(p["port"] == port and p.get("protocol", "TCP") == "TCP" for p in ports):
+                continue
+            peers = rule.get("from")
+            if not peers or any(peer_admits(p, source, policy["metadata"]["namespace"]) for p in peers):
+                return True
+    return False
+
+
+def pod(labels: dict[str, str], namespace: str = c.NAMESPACE, ip: str = "10.1.2.3") -> dict[str, Any]:
+    return {
+        "labels": labels,
+        "namespace": namespace,
+        "namespace_labels": {"kubernetes.io/metadata.name": namespace},
+        "ip": ip,
+    }
+
+
+def release_pods(
+    docs: list[dict[str, Any]], values: dict[str, Any] | None = None
+) -> dict[str, dict[str, str]]:
+    """The labels of each of the release's pods: the workloads', and a Spark job's driver and executors as the
+    job template gives them (plus the labels Spark and the launcher add)."""
+    out = {
+        w["metadata"]["name"].removeprefix("provender-"): w["spec"]["template"]["metadata"]["labels"]
+        for w in workloads(docs)
+    }
+    app = c.fill_job_template(c.job_template_text(values), **c.SAMPLE_JOB)["spec"]
+    for role in ("driver", "executor"):
+        out[f"spark-{role}"] = app[role]["labels"] | {"spark-role": role, "provender.dev/job-type": "stream"}
+    return out
+
+
+def test_network_policies_by_default_close_the_databases_and_spark_pods_to_others() -> None:
+    """The default install: Postgres from Core only; Redis from Core, Serving and the Spark pods; Spark pods from
+    each other; Core, Serving and every metrics port from anywhere (the default empty peer lists); nothing else
+    on any other port. Each policy selects exactly its component's pods."""
+    docs = c.manifests()
+    pods = release_pods(docs)
+    for policy in c.find(docs, "NetworkPolicy"):
+        selected = {name for name, labels in pods.items() if matches(policy["spec"]["podSelector"], labels)}
+        component = policy["metadata"]["name"].removeprefix("provender-")
+        expected = {"spark-driver", "spark-executor"} if component == "spark" else {component}
+        assert selected == expected, policy["metadata"]["name"]
+    stranger = pod({"app": "something-else"})
+    elsewhere = pod({"app": "something-else"}, namespace="other-team")
+    ports = {"postgres": [5432], "redis": [6379], "core": [6565, 6568, 9090], "serving": [6566, 9090]}
+    allowed = {
+        "postgres": {"core"},
+        "redis": {"core", "serving", "spark-driver", "spark-executor"},
+        "core": set(pods) - {"core"},
+        "serving": set(pods) - {"serving"},
+    }
+    for target, target_ports in ports.items():
+        for port in target_ports:
+            for source, labels in pods.items():
+                if source != target:
+                    assert admits(docs, pods[target], pod(labels), port) == (source in allowed[target]), (
+                        source,
+                        target,
+                        port,
+                    )
+            open_to_all = target in ("core", "serving")
+            assert admits(docs, pods[target], stranger, port) is open_to_all, (target, port)
+            assert admits(docs, pods[target], elsewhere, port) is open_to_all, (target, port)
+        assert not admits(docs, pods[target], stranger, 4040), target  # a port nobody serves
+    # Driver and executors on Spark's (random) ports; the stream driver's metrics port to the scrapers.
+    driver, executor = pods["spark-driver"], pods["spark-executor"]
+    assert admits(docs, driver, pod(executor), 7078) and admits(docs, executor, pod(driver), 41234)
+    assert not admits(docs, driver, pod(pods["core"]), 7078) and not admits(docs, driver, stranger, 7078)
+    assert admits(docs, driver, elsewhere, 8090)
+
+
+def test_network_policies_admit_the_named_peers_only() -> None:
+    """networkPolicy.clients for Core (Serving always), servingClients for Serving, metricsFrom for every
+    metrics port."""
+    docs = c.manifests(NETWORK_PEERS)
+    pods = release_pods(docs, NETWORK_PEERS)
+    pipeline = pod({"app": "airflow"}, namespace="ml-pipelines", ip="10.9.0.1")
+    model_server = pod({"app": "ranker"}, namespace="online-models", ip="10.9.0.2")
+    prometheus = pod({"app.kubernetes.io/name": "prometheus"}, namespace="monitoring", ip="10.9.0.3")
+    grafana = pod({"app.kubernetes.io/name": "grafana"}, namespace="monitoring", ip="10.9.0.4")
+    laptop = pod({}, namespace="none", ip="10.20.1.7")
+    blocked_laptop = pod({}, namespace="none", ip="10.20.99.7")
+    stranger = pod({"app": "something-else"}, ip="10.9.0.5")
+    core, serving, driver = pods["core"], pods["serving"], pods["spark-driver"]
+    for port in (6565, 6568):
+        assert admits(docs, core, pod(serving), port)
+        assert admits(docs, core, pipeline, port) and admits(docs, core, laptop, port)
+        assert not admits(docs, core, blocked_laptop, port)
+        assert not admits(docs, core, model_server, port) and not admits(docs, core, stranger, port)
+        assert not admits(docs, core, pod(pods["spark-driver"]), port)
+    assert admits(docs, serving, model_server, 6566)
+    assert not admits(docs, serving, pipeline, 6566) and not admits(docs, serving, stranger, 6566)
+    for target, port in ((core, 9090), (serving, 9090), (driver, 8090)):
+        assert admits(docs, target, prometheus, port)
+        assert not admits(docs, target, grafana, port) and not admits(docs, target, stranger, port)
+    # The ports in the policies are the containers' (and the stream metrics port Core gives the drivers).
+    for name, policy_ports in (("core", {6565, 6568, 9090}), ("serving", {6566, 9090})):
+        ctr = container(c.one(docs, "Deployment", f"provender-{name}"), name)
+        assert {p["containerPort"] for p in ctr["ports"]} == policy_ports
+        policy = c.one(docs, "NetworkPolicy", f"provender-{name}")
+        assert {p["port"] for r in policy["spec"]["ingress"] for p in r["ports"]} == policy_ports
+    assert (
+        env_value(
+            container(c.one(docs, "Deployment", "provender-core"), "core"), "PROVENDER_STREAM_METRICS_PORT"
+        )
+        == "8090"
+    )
+
+
+def test_network_policies_follow_the_deployment() -> None:
+    """External databases: no policy for them. No stream metrics port: no metrics rule on the Spark pods.
+    networkPolicy.enabled false: no policies. The standalone launcher: its Spark cluster reaches the driver in
+    Core (any port) and Redis, and must be named."""
+    names = {p["metadata"]["name"] for p in c.find(c.manifests(EXTERNAL), "NetworkPolicy")}
+    assert names == {"provender-core", "provender-serving", "provender-spark"}
+    spark = c.one(c.manifests({"core": {"streams": {"metricsPort": 0}}}), "NetworkPolicy", "provender-spark")
+    assert [r.get("ports") for r in spark["spec"]["ingress"]] == [None]
+    assert c.find(c.manifests({"networkPolicy": {"enabled": False}}), "NetworkPolicy") == []
+
+    with pytest.raises(helm.HelmRenderError, match=re.escape("networkPolicy.sparkCluster")):
+        c.manifests({"spark": {"launcher": "standalone"}})
+    cluster = {"ipBlock": {"cidr": "192.168.50.0/24"}}
+    values = {"spark": {"launcher": "standalone"}, "networkPolicy": {"sparkCluster": [cluster]}}
+    docs = c.manifests(values)
+    pods = release_pods(docs, values)
+    worker = pod({}, namespace="none", ip="192.168.50.12")
+    assert admits(docs, pods["core"], worker, 38211) and admits(docs, pods["redis"], worker, 6379)
+    assert not admits(docs, pods["postgres"], worker, 5432)
+    assert not admits(docs, pods["core"], pod({}, namespace="none", ip="192.168.51.1"), 38211)
+    for policy in c.find(docs, "NetworkPolicy"):
+        c.validate_builtin(policy)
 
 
 # Metrics ---------------------------------------------------------------------------------------------------------
