@@ -7,7 +7,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from provender.core import audit, client_support_servicer, core_servicer, job_servicer
+from provender.core import access_servicer, client_support_servicer, core_servicer, job_servicer
+from provender.core.access.bindings import AccessBindings
+from provender.core.access.rules import CoreAccess
 from provender.core.jobs.background import BackgroundLoop
 from provender.core.jobs.controller import JobController, JobSettings
 from provender.core.jobs.schedules import Schedules
@@ -17,6 +19,7 @@ from provender.core.launchers.base import Launcher, create_launcher, launcher_cl
 from provender.core.metrics import CoreMetrics
 from provender.core.registry.database import Database, make_engine, migrate
 from provender.core.registry.service import Registry
+from provender.server.authn import AuthSettings
 from provender.server.metrics import RpcMetrics
 from provender.server.runner import RunningServer, start_server
 from provender.server.settings import setting
@@ -26,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class CoreSettings(TlsSettings):
+class CoreSettings(TlsSettings, AuthSettings):
     """Every setting of Core, declared once: the field is the flag, the PROVENDER_* variable and the help."""
 
     postgres_url: str = setting(
@@ -193,6 +196,14 @@ class CoreSettings(TlsSettings):
         group="jobs",
         help="k8s launcher: SparkApplication template file (the chart mounts one)",
     )
+    auth_global_roles: dict[str, str] = setting(
+        {},
+        flag="--auth-global-role",
+        env="AUTH_GLOBAL_ROLES",
+        group="auth",
+        help="PRINCIPAL=ROLE: a role in every project, e.g. group:ml-platform=admin or token:provender-serving=reader "
+        "(variable: comma-separated)",
+    )
     reconcile_seconds: float = setting(
         5.0,
         flag="--reconcile-seconds",
@@ -232,6 +243,7 @@ def _launcher(settings: CoreSettings) -> Launcher:
 def start_core(settings: CoreSettings) -> RunningServer:
     """Migrate the database (unless told not to) and start serving; returns the running server."""
     tls = settings.server_tls()  # checked before anything starts
+    authenticator = settings.authenticator()
     engine = make_engine(settings.postgres_url)
     if settings.migrate:
         revision = migrate(engine)
@@ -256,25 +268,31 @@ def start_core(settings: CoreSettings) -> RunningServer:
         metrics=metrics,
     )
     schedules = Schedules(db, controller, metrics=metrics)
-    jobs = job_servicer.register(controller, schedules)
+    bindings = AccessBindings(db, settings.auth_global_roles)
+    access = CoreAccess(bindings, controller.project_of)
+    guard = {
+        "metrics": _metrics(),
+        "tls": tls,
+        "audit": access.audited(),
+        "authenticator": authenticator,
+        "access": access if authenticator is not None else None,
+    }
+    jobs = job_servicer.register(controller, schedules, access.readable)
     running = start_server(
         [
-            core_servicer.register(core_servicer.CoreServicer(registry)),
+            core_servicer.register(core_servicer.CoreServicer(registry, access.readable)),
             *jobs,
             client_support_servicer.register(
                 client_support_servicer.ClientSupportServicer(controller, staging)
             ),
+            access_servicer.register(access_servicer.AccessServicer(bindings)),
         ],
         port=settings.port,
         host=settings.host,
-        metrics=_metrics(),
-        tls=tls,
-        audit=audit.WRITES,
+        **guard,
     )
     if settings.job_port:
-        job_server = start_server(
-            jobs, port=settings.job_port, host=settings.host, metrics=_metrics(), tls=tls, audit=audit.WRITES
-        )
+        job_server = start_server(jobs, port=settings.job_port, host=settings.host, **guard)
         running.on_stop.append(lambda: job_server.stop(grace=5))
         log.info("job service listening", extra={"port": job_server.port})
     streams = (
@@ -292,5 +310,12 @@ def start_core(settings: CoreSettings) -> RunningServer:
     running.on_stop.append(engine.dispose)
     running.controller = controller  # type: ignore[attr-defined]
     running.schedules = schedules  # type: ignore[attr-defined]
-    log.info("core listening", extra={"port": running.port, "spark_launcher": settings.spark_launcher})
+    log.info(
+        "core listening",
+        extra={
+            "port": running.port,
+            "spark_launcher": settings.spark_launcher,
+            "authentication": "on" if authenticator is not None else "off",
+        },
+    )
     return running

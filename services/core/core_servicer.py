@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -37,8 +38,10 @@ def table_proto(t: StoredTable) -> FeatureTable_pb2.FeatureTable:
 
 
 class CoreServicer(CoreService_pb2_grpc.CoreServiceServicer):
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, readable: Callable[[str], bool] = lambda project: True) -> None:
+        """`readable`: may the caller being served read a project (listings hold only those)."""
         self.registry = registry
+        self.readable = readable
 
     def GetFeastCoreVersion(
         self, request: Any, context: grpc.ServicerContext
@@ -100,7 +103,9 @@ class CoreServicer(CoreService_pb2_grpc.CoreServiceServicer):
     def ListProjects(
         self, request: pb.ListProjectsRequest, context: grpc.ServicerContext
     ) -> pb.ListProjectsResponse:
-        return pb.ListProjectsResponse(projects=self.registry.list_projects())
+        return pb.ListProjectsResponse(
+            projects=[p for p in self.registry.list_projects() if self.readable(p)]
+        )
 
     def ApplyFeatureTable(
         self, request: pb.ApplyFeatureTableRequest, context: grpc.ServicerContext

@@ -4,6 +4,7 @@ own generated messages, and the legacy one has no schedules, health metrics, pro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from types import ModuleType
 from typing import Any
@@ -66,9 +67,16 @@ class _JobServicer:
 
     pb: ModuleType
 
-    def __init__(self, controller: JobController, schedules: Schedules) -> None:
+    def __init__(
+        self,
+        controller: JobController,
+        schedules: Schedules,
+        readable: Callable[[str], bool] = lambda p: True,
+    ) -> None:
+        """`readable`: may the caller being served read a project (ListJobs answers only those jobs)."""
         self.controller = controller
         self.schedules = schedules
+        self.readable = readable
 
     def StartOfflineToOnlineIngestionJob(self, request: Any, context: grpc.ServicerContext) -> Any:
         job = self.controller.start_offline_to_online(
@@ -114,7 +122,9 @@ class _JobServicer:
             request.project if "project" in request.DESCRIPTOR.fields_by_name and request.project else None
         )
         jobs = self.controller.list_jobs(project, request.table_name, request.include_terminated)
-        return self.pb.ListJobsResponse(jobs=[job_proto(self.pb, j) for j in jobs])
+        return self.pb.ListJobsResponse(
+            jobs=[job_proto(self.pb, j) for j in jobs if self.readable(j.project)]
+        )
 
     def GetJob(self, request: Any, context: grpc.ServicerContext) -> Any:
         return self.pb.GetJobResponse(job=job_proto(self.pb, self.controller.get_job(request.job_id)))
@@ -150,15 +160,19 @@ class LegacyJobServicer(_JobServicer, legacy_grpc.JobServiceServicer):
     pb = legacy_pb
 
 
-def register(controller: JobController, schedules: Schedules) -> list[Registration]:
+def register(
+    controller: JobController, schedules: Schedules, readable: Callable[[str], bool] = lambda p: True
+) -> list[Registration]:
     """Registrations of both service names for provender.server.runner.start_server."""
 
     def spark(server: grpc.Server) -> str:
-        spark_grpc.add_JobServiceServicer_to_server(SparkJobServicer(controller, schedules), server)
+        spark_grpc.add_JobServiceServicer_to_server(SparkJobServicer(controller, schedules, readable), server)
         return spark_pb.DESCRIPTOR.services_by_name["JobService"].full_name
 
     def legacy(server: grpc.Server) -> str:
-        legacy_grpc.add_JobServiceServicer_to_server(LegacyJobServicer(controller, schedules), server)
+        legacy_grpc.add_JobServiceServicer_to_server(
+            LegacyJobServicer(controller, schedules, readable), server
+        )
         return legacy_pb.DESCRIPTOR.services_by_name["JobService"].full_name
 
     return [spark, legacy]

@@ -1,10 +1,14 @@
-"""The one place where Provender errors become gRPC status codes, where every call is measured, and where writes
-are audited.
+"""The one place where Provender errors become gRPC status codes, where callers are authenticated and their
+access checked, where every call is measured, and where writes are audited.
 
 Servicers raise `provender.kernel.errors.ProvenderError` subclasses; this interceptor turns each into the status
 its `code` names, with its message. Anything else is a bug: it is logged with its stack trace and the caller
-gets INTERNAL with a short message and no trace. A method of the server's audit catalogue (Core's writes:
-provender.core.audit) gets one JSON line on the `provender.audit` logger per call: who, project, object, outcome.
+gets INTERNAL with a short message and no trace. With an authenticator (provender.server.authn), every call
+first needs a credential (UNAUTHENTICATED without one; health checks and reflection stay open unless told
+otherwise), its principal is what `provender.server.principal.current()` returns while it is served, and the
+server's access rules for the method (Core's and Serving's) are checked before the servicer runs. A method of the
+server's audit catalogue (Core's writes) gets one JSON line on the `provender.audit` logger per call: who,
+project, object, outcome.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from typing import Any
 import grpc
 
 from provender.kernel.errors import ProvenderError
+from provender.server.authn import Authenticator
 from provender.server.metrics import RpcMetrics
+from provender.server.principal import Principal, reset_current, set_current
 
 log = logging.getLogger(__name__)
 audit_log = logging.getLogger("provender.audit")
@@ -25,6 +31,10 @@ audit_log = logging.getLogger("provender.audit")
 # What an audited call writes: its request -> (project, object). A server's audit catalogue maps full method
 # names to one (Core's: provender.core.audit.WRITES).
 AuditSubject = Callable[[Any], tuple[str, str]]
+# The access check of one method: (request, principal) -> None, raising PermissionDenied (or NotFound, ...).
+AccessCheck = Callable[[Any, Principal], None]
+# A server's access rules: full method name -> its check (None: any authenticated caller).
+AccessRules = Callable[[str], AccessCheck | None]
 
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 REFLECTION_PREFIX = "/grpc.reflection."
@@ -39,15 +49,26 @@ def _split(method: str) -> tuple[str, str]:
     return service, name
 
 
-def principal(context: grpc.ServicerContext) -> str:
-    """Who called: the client certificate's common name under mutual TLS, else the peer's address."""
+def _cert_name(context: grpc.ServicerContext) -> str | None:
     names = context.auth_context().get("x509_common_name")
-    if names:
-        return "cert:" + names[0].decode(errors="replace")
-    return "peer:" + context.peer()
+    return names[0].decode(errors="replace") if names else None
 
 
-def _audit(rpc: str, subject: AuditSubject, request: Any, context: Any, code: str) -> None:
+def principal(context: grpc.ServicerContext) -> str:
+    """Who called, when no credential was checked: the client certificate's common name under mutual TLS, else
+    the peer's address."""
+    name = _cert_name(context)
+    return f"cert:{name}" if name else f"peer:{context.peer()}"
+
+
+def _authorization(context: grpc.ServicerContext) -> str | None:
+    for key, value in context.invocation_metadata():
+        if key == "authorization":
+            return value
+    return None
+
+
+def _audit(rpc: str, subject: AuditSubject, request: Any, context: Any, code: str, who: str | None) -> None:
     try:
         project, what = subject(request)
     except Exception:  # a request of an unexpected shape: still audited, without its subject
@@ -56,7 +77,7 @@ def _audit(rpc: str, subject: AuditSubject, request: Any, context: Any, code: st
         "audit",
         extra={
             "rpc": rpc,
-            "principal": principal(context),
+            "principal": who or principal(context),
             "project": project,
             "object": what,
             "outcome": code,
@@ -75,10 +96,15 @@ class ServerInterceptor(grpc.ServerInterceptor):
         self,
         metrics: RpcMetrics | None = None,
         audit: Mapping[str, AuditSubject] | None = None,
+        authenticator: Authenticator | None = None,
+        access: AccessRules | None = None,
     ) -> None:
-        """`audit`: full method name -> (request -> (project, object)) of the calls to audit."""
+        """`audit`: full method name -> (request -> (project, object)) of the calls to audit; `authenticator`:
+        who may call at all (None: anyone); `access`: what each authenticated principal may do."""
         self._metrics = metrics
         self._audit = dict(audit or {})
+        self._auth = authenticator
+        self._access = access
         self._handlers: dict[str, Any] = {}
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
@@ -90,22 +116,57 @@ class ServerInterceptor(grpc.ServerInterceptor):
                 handler = self._handlers[method] = self._wrap(method, handler)
         return handler
 
+    def _authenticate(self, context: grpc.ServicerContext) -> Principal:
+        assert self._auth is not None
+        try:
+            return self._auth.authenticate(_authorization(context), _cert_name(context))
+        except ProvenderError as e:
+            context.abort(status_code_of(e), e.message)
+            raise  # abort raises; this line is for type checkers
+
+    def _guard(self, handler: Any) -> Any:
+        """A streaming handler (health's Watch, reflection) behind authentication alone."""
+        kinds = ("unary_stream", "stream_unary", "stream_stream")
+        kind = next(k for k in kinds if getattr(handler, k) is not None)
+        inner = getattr(handler, kind)
+
+        def call(request: Any, context: grpc.ServicerContext) -> Any:
+            self._authenticate(context)
+            return inner(request, context)
+
+        make = getattr(grpc, f"{kind}_rpc_method_handler")
+        return make(
+            call,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
     def _wrap(self, method: str, handler: Any) -> Any:
+        auth = self._auth
+        open_method = method.startswith(HEALTH_PREFIX) or method.startswith(REFLECTION_PREFIX)
+        if open_method and (auth is None or not auth.protect_health):
+            return handler
         if handler.unary_unary is None:
-            return handler
-        if method.startswith(HEALTH_PREFIX) or method.startswith(REFLECTION_PREFIX):
-            return handler
+            return handler if auth is None else self._guard(handler)
         service, name = _split(method)
         inner = handler.unary_unary
         observe = self._metrics.for_method(service, name) if self._metrics is not None else None
         subject = self._audit.get(method)
+        check = self._access(method) if self._access is not None and auth is not None else None
         perf_counter = time.perf_counter
         ok = grpc.StatusCode.OK.name
 
         def call(request: Any, context: grpc.ServicerContext) -> Any:
             start = perf_counter()
             code = ok
+            who: Principal | None = None
+            token = None
             try:
+                if auth is not None:
+                    who = auth.authenticate(_authorization(context), _cert_name(context))
+                    token = set_current(who)
+                    if check is not None:
+                        check(request, who)
                 return inner(request, context)
             except ProvenderError as e:
                 status = status_code_of(e)
@@ -125,10 +186,12 @@ class ServerInterceptor(grpc.ServerInterceptor):
                     f"internal error in {name} ({type(e).__name__}); see the server log",
                 )
             finally:
+                if token is not None:
+                    reset_current(token)
                 if observe is not None:
                     observe(code, perf_counter() - start)
                 if subject is not None:
-                    _audit(name, subject, request, context, code)
+                    _audit(name, subject, request, context, code, who.id if who is not None else None)
 
         return grpc.unary_unary_rpc_method_handler(
             call,

@@ -13,7 +13,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from provender.server.interceptor import AuditSubject, ServerInterceptor
+from provender.server.authn import Authenticator
+from provender.server.interceptor import AccessRules, AuditSubject, ServerInterceptor
 from provender.server.metrics import RpcMetrics
 from provender.server.tls import ServerTls
 
@@ -66,11 +67,14 @@ def start_server(
     max_workers: int = 16,
     tls: ServerTls | None = None,
     audit: Mapping[str, AuditSubject] | None = None,
+    authenticator: Authenticator | None = None,
+    access: AccessRules | None = None,
 ) -> RunningServer:
-    """Start a server with the given servicers plus grpc.health.v1 and server reflection; TLS with `tls`."""
+    """Start a server with the given servicers plus grpc.health.v1 and server reflection; TLS with `tls`;
+    callers authenticated by `authenticator` and checked by `access` (provender.server.interceptor)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[ServerInterceptor(metrics, audit)],
+        interceptors=[ServerInterceptor(metrics, audit, authenticator, access)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -9,11 +9,13 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from provender.kernel import __version__
 from provender.kernel.redis_url import parse_redis_url
+from provender.server.authn import AuthSettings
 from provender.server.metrics import RpcMetrics
 from provender.server.runner import RunningServer, start_server
 from provender.server.settings import setting
 from provender.server.tls import TlsSettings, channel_credentials
-from provender.serving.core_source import CoreSpecSource
+from provender.serving.access import ServingAccess
+from provender.serving.core_source import CoreSpecSource, TokenFile
 from provender.serving.health import RedisHealth
 from provender.serving.lookup import OnlineLookup
 from provender.serving.metrics import ServingMetrics
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class ServingSettings(TlsSettings):
+class ServingSettings(TlsSettings, AuthSettings):
     """Every setting of Serving, declared once: the field is the flag, the PROVENDER_* variable and the help."""
 
     redis_url: str = setting(
@@ -51,6 +53,14 @@ class ServingSettings(TlsSettings):
         group="tls",
         help="call Core over TLS, trusting this CA (PEM)",
     )
+    core_token_file: str = setting(
+        "",
+        flag="--core-token-file",
+        env="CORE_TOKEN_FILE",
+        group="auth",
+        help="a file holding the bearer token Serving presents to Core (re-read when it changes), for a Core with "
+        "authentication on",
+    )
     port: int = setting(6566, flag="--port", env="SERVING_PORT", help="gRPC port")
     host: str = setting("0.0.0.0", flag="--host", env="SERVING_HOST", help="address to listen on")
     metrics_port: int = setting(
@@ -65,6 +75,13 @@ class ServingSettings(TlsSettings):
     )  # fmt: skip
     redis_timeout_ms: float = setting(
         500.0, flag="--redis-timeout-ms", env="REDIS_TIMEOUT_MS", help="longest wait for a Redis reply"
+    )
+    auth_refresh_seconds: float = setting(
+        5.0,
+        flag="--auth-refresh-seconds",
+        env="AUTH_REFRESH_SECONDS",
+        group="auth",
+        help="how often the access bindings are copied from Core (a grant or revoke reaches lookups within this)",
     )
     max_workers: int = setting(16, flag="--workers", env="SERVING_WORKERS", help="gRPC worker threads")
     log_level: str = setting(
@@ -112,11 +129,10 @@ def start_serving(
         if settings.core_tls or settings.core_tls_ca
         else None
     )
-    source = (
-        spec_source
-        if spec_source is not None
-        else CoreSpecSource(settings.core_url, credentials=core_credentials)
-    )
+    authenticator = settings.authenticator()
+    token = TokenFile(settings.core_token_file) if settings.core_token_file else None
+    core = CoreSpecSource(settings.core_url, credentials=core_credentials, token=token)
+    source = spec_source if spec_source is not None else core
     specs = SpecCache(source, refresh_seconds=settings.spec_refresh_seconds)
     metrics.watch_spec_cache(specs.age_seconds, specs.__len__)
     health_state: dict[str, RunningServer] = {}
@@ -128,7 +144,16 @@ def start_serving(
 
     health = RedisHealth(store.ping, on_health)
     lookup = OnlineLookup(specs, store, metrics, on_redis_failure=health.report_failure)
-    servicer = ServingServicer(lookup, version=__version__)
+    access = (
+        ServingAccess(core.list_access_bindings, settings.auth_refresh_seconds).start()
+        if authenticator is not None
+        else None
+    )
+    servicer = (
+        ServingServicer(lookup, version=__version__, require_reader=access.require_reader)
+        if access is not None
+        else ServingServicer(lookup, version=__version__)
+    )
     running = start_server(
         [serving_registration(servicer), columnar_registration(servicer)],
         port=settings.port,
@@ -136,15 +161,17 @@ def start_serving(
         metrics=RpcMetrics(registry),
         max_workers=settings.max_workers,
         tls=tls,
+        authenticator=authenticator,
+        access=access,
     )
     health_state["server"] = running
     metrics.redis_up.set(1)
     specs.start()
     health.start()
     running.set_serving(health.healthy)
-    running.on_stop.extend([health.stop, specs.stop, store.close])
-    if isinstance(source, CoreSpecSource):
-        running.on_stop.append(source.close)
+    running.on_stop.extend([health.stop, specs.stop, store.close, core.close])
+    if access is not None:
+        running.on_stop.insert(0, access.stop)
     log.info(
         "serving listening",
         extra={
@@ -152,6 +179,7 @@ def start_serving(
             "redis": store.describe(),
             "core": source.describe(),
             "tables": len(specs),
+            "authentication": "on" if authenticator is not None else "off",
         },
     )
     return ServingApp(running, specs, store, health, lookup, metrics, registry)

@@ -35,10 +35,18 @@ def _timestamp_ns(ts) -> int:
     return ts.seconds * 1_000_000_000 + ts.nanos
 
 
+def _anyone(project: str) -> None:
+    pass
+
+
 class ServingServicer:
-    def __init__(self, lookup: OnlineLookup, version: str) -> None:
+    def __init__(
+        self, lookup: OnlineLookup, version: str, require_reader: Callable[[str], None] = _anyone
+    ) -> None:
+        """`require_reader(project)`: raises unless the caller may read the project (authentication on)."""
         self._lookup = lookup
         self._version = version
+        self._require_reader = require_reader
 
     def GetFeastServingInfo(
         self, data: bytes, context: grpc.ServicerContext
@@ -50,6 +58,7 @@ class ServingServicer:
 
     def GetOnlineFeaturesV2(self, data: bytes, context: grpc.ServicerContext) -> bytes:
         request = _parse(serving_pb2.GetOnlineFeaturesRequestV2, data)
+        self._require_reader(request.project)
         rows = [
             EntityRow(
                 {name: fields[name].SerializeToString() for name in fields},
@@ -64,6 +73,7 @@ class ServingServicer:
 
     def GetOnlineFeaturesColumnar(self, data: bytes, context: grpc.ServicerContext) -> bytes:
         request = _parse(columnar_pb2.GetOnlineFeaturesColumnarRequest, data)
+        self._require_reader(request.project)
         rows = _rows_of_columns(request)
         features = [(f.feature_table, f.name) for f in request.features]
         result = self._lookup.lookup(OnlineRequest(request.project, features, rows), api="columnar")

@@ -312,6 +312,10 @@ class JobController:
             validation.check_name("table_name", table_name)
         return self.store.list(project, table_name, include_terminated)
 
+    def project_of(self, job_id: str) -> str:
+        """The project a job belongs to (NotFound for an unknown id), without reconciling it."""
+        return self.store.get(ids.check_job_id(job_id)).project
+
     def get_job(self, job_id: str) -> Job:
         job = self.store.get(ids.check_job_id(job_id))
         return self.reconcile(job) if not job.status.terminal else job

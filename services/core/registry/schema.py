@@ -84,3 +84,15 @@ class ScheduleRow(Base):
     last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_job_id: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AccessBindingRow(Base):
+    """One role in one project ("*": every project) granted to one identity (user:, group:, token:, cert:)."""
+
+    __tablename__ = "access_bindings"
+
+    project: Mapped[str] = mapped_column(String(255), primary_key=True)
+    identity: Mapped[str] = mapped_column(String(512), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    granted_by: Mapped[str] = mapped_column(String(512), default="")
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,1 @@
+"""Access control in Core: the bindings Core keeps, and the rule of every RPC."""
