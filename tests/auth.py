@@ -12,8 +12,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from provender.core.app import CoreSettings, start_core
+from provender.kernel.service_tokens import token_line
 from provender.local.ports import free_port
-from provender.server.authn import hash_token
 from provender.serving.app import ServingSettings, start_serving
 from tests.oidc import TestIssuer
 from tests.tls import TestCA
@@ -24,7 +24,7 @@ _counter = iter(range(1_000_000))
 
 def write_tokens(path: Path, tokens: Mapping[str, str]) -> Path:
     """A static tokens file: one `<name> sha256:<hex>` line per token (name -> token)."""
-    lines = ["# name  hash of the token"] + [f"{name} {hash_token(token)}" for name, token in tokens.items()]
+    lines = ["# name  hash of the token"] + [token_line(name, token) for name, token in tokens.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
 

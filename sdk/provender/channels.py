@@ -39,7 +39,9 @@ class BearerToken:
         self._expires = float("inf") if config.auth_token else 0.0
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
-        if not self.config.enable_auth:
+        if not (
+            self.config.enable_auth or self.config.auth_token
+        ):  # a token given is a token meant to be sent
             return ()
         if time.monotonic() >= self._expires:
             self._token, lifetime = self._fetch()

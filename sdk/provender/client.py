@@ -19,6 +19,7 @@ import grpc
 
 from provender import config as config_module
 from provender import feast_options
+from provender.access import AccessBinding, Identity
 from provender.applied import Applied
 from provender.channels import BearerToken, open_channel
 from provender.data_source import FileSource
@@ -35,6 +36,7 @@ from provender.proto.feast.core import CoreService_pb2_grpc, DataFormat_pb2, Dat
 from provender.proto.feast.serving import ServingService_pb2_grpc
 from provender.proto.feast_spark.api import JobService_pb2 as jobs_pb
 from provender.proto.feast_spark.api import JobService_pb2_grpc
+from provender.proto.provender.core import Access_pb2, Access_pb2_grpc
 from provender.remote_job import IngestionJob, JobInfo, RemoteJob, RetrievalJob
 
 if TYPE_CHECKING:
@@ -272,6 +274,41 @@ class Client:
 
     def archive_project(self, name: str) -> None:
         self._core_call(self.core.ArchiveProject, core_pb.ArchiveProjectRequest(name=name))
+
+    # access: roles per project -------------------------------------------------------------------------
+
+    @property
+    def _access(self) -> Access_pb2_grpc.AccessServiceStub:
+        return Access_pb2_grpc.AccessServiceStub(self._channel("core"))
+
+    def grant_access(self, principal: str, role: str, project: str | None = None) -> AccessBinding:
+        """Give `principal` (user:..., group:..., token:..., cert:...) `role` (reader, writer, admin) in the
+        project ("*": every project); replaces its role there. Needs the admin role in that project."""
+        request = Access_pb2.GrantAccessRequest(
+            project=self._project_or_default(project), principal=principal, role=role
+        )
+        return AccessBinding.from_proto(self._core_call(self._access.GrantAccess, request).binding)
+
+    def revoke_access(self, principal: str, project: str | None = None) -> None:
+        """Take `principal`'s role in the project away. Needs the admin role in that project."""
+        request = Access_pb2.RevokeAccessRequest(
+            project=self._project_or_default(project), principal=principal
+        )
+        self._core_call(self._access.RevokeAccess, request)
+
+    def list_access(self, project: str | None = None) -> list[AccessBinding]:
+        """The roles in a project (with those in every project); `project="*"` or "": every binding."""
+        wanted = self._project_or_default(project)
+        request = Access_pb2.ListAccessBindingsRequest(project="" if wanted == "*" else wanted)
+        return [
+            AccessBinding.from_proto(b)
+            for b in self._core_call(self._access.ListAccessBindings, request).bindings
+        ]
+
+    def whoami(self) -> Identity:
+        """Who Core takes this client for, and the identities (groups) its roles can come through."""
+        r = self._core_call(self._access.WhoAmI, Access_pb2.WhoAmIRequest())
+        return Identity(r.principal, tuple(r.identities), r.authenticated)
 
     # data: ingest, online, historical -------------------------------------------------------------------
 

@@ -12,8 +12,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from provender.access import ROLES
 from provender.client import Client
 from provender.kernel.errors import ProvenderError
+from provender.kernel.service_tokens import new_token, token_line
 from provender.remote_job import JobInfo
 
 # Never wrap a line: ids, URLs and paths are copied from this output. When it goes to a file or a pipe, tables
@@ -101,6 +103,40 @@ def projects(client: Client, args: argparse.Namespace) -> None:
         console.print(f"archived project {args.name}")
     else:
         _table("projects", ["name"], [(p,) for p in client.list_projects()])
+
+
+def access(client: Client, args: argparse.Namespace) -> None:
+    if args.verb == "grant":
+        b = client.grant_access(args.principal, args.role, project=args.project_name)
+        console.print(f"granted {b.role} in {b.project} to {b.principal}")
+    elif args.verb == "revoke":
+        client.revoke_access(args.principal, project=args.project_name)
+        console.print(f"revoked the role of {args.principal} in {args.project_name}")
+    elif args.verb == "whoami":
+        who = client.whoami()
+        state = "" if who.authenticated else " (Core checks no credential: every caller may do everything)"
+        console.print(f"{who.principal}{state}")
+        for identity in who.identities[1:]:
+            console.print(f"  through {identity}")
+    else:
+        rows = [
+            (b.project, b.principal, b.role, b.source, b.granted_by, b.granted_at or "")
+            for b in client.list_access(project=args.project_name or "*")
+        ]
+        _table("access", ["project", "principal", "role", "source", "granted by", "granted at"], rows)
+
+
+def _new_token(args: argparse.Namespace) -> int:
+    """Make a service token locally: nothing is sent anywhere."""
+    try:
+        line = token_line(args.project_name, token := new_token())
+    except ValueError as e:
+        print(f"provender access new-token: {e}", file=sys.stderr)
+        return 2
+    print(f"token (give it to the service; it is not stored anywhere):\n  {token}")
+    print(f"line for the tokens file of Core and Serving (--auth-tokens-file):\n  {line}")
+    print(f"its principal, to grant roles to: token:{args.project_name}")
+    return 0
 
 
 def jobs(client: Client, args: argparse.Namespace) -> None:
@@ -209,6 +245,7 @@ COMMANDS: dict[str, tuple[Callable[[Client, argparse.Namespace], None], str]] = 
     "ingest": (ingest, "load a table's batch data for a time window into the online store"),
     "online": (online, "look up online features: online get --features t:f --entity driver_id=1001"),
     "retrieve": (retrieve, "build a point-in-time training set from an entity file"),
+    "access": (access, "roles per project: access grant|revoke|list|whoami, or access new-token NAME"),
 }
 
 
@@ -226,6 +263,16 @@ def parser(command: str) -> argparse.ArgumentParser:
     elif command == "projects":
         p.add_argument("verb", choices=["list", "create", "archive"])
         p.add_argument("name", nargs="?")
+    elif command == "access":
+        p.add_argument("verb", choices=["grant", "revoke", "list", "whoami", "new-token"])
+        p.add_argument(
+            "project_name",
+            nargs="?",
+            metavar="PROJECT",
+            help="the project ('*': every project); for new-token, the token's NAME",
+        )
+        p.add_argument("principal", nargs="?", help="user:SUBJECT, group:NAME, token:NAME or cert:NAME")
+        p.add_argument("role", nargs="?", choices=ROLES, help="for grant")
     elif command == "jobs":
         p.add_argument("verb", choices=["list", "describe", "cancel"])
         p.add_argument("id", nargs="?")
@@ -278,6 +325,17 @@ def main(command: str, argv: list[str]) -> int:
         return 2
     if command == "ingest" and args.end is None:
         args.end = datetime.now(UTC)
+    if command == "access":
+        needed = {"grant": ("project_name", "principal", "role"), "revoke": ("project_name", "principal"),
+                  "new-token": ("project_name",)}.get(args.verb, ())  # fmt: skip
+        missing = [
+            name.replace("project_name", "PROJECT").upper() for name in needed if not getattr(args, name)
+        ]
+        if missing:
+            print(f"provender access {args.verb}: {' and '.join(missing)} required", file=sys.stderr)
+            return 2
+        if args.verb == "new-token":
+            return _new_token(args)
     try:
         with Client(core_url=args.core_url, serving_url=args.serving_url, project=args.project) as client:
             COMMANDS[command][0](client, args)

@@ -17,7 +17,6 @@ check a minute, not one a call. Every refusal is `Unauthenticated` with a messag
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -33,13 +32,13 @@ from typing import Any
 import jwt
 
 from provender.kernel.errors import InvalidArgument, Unauthenticated
+from provender.kernel.service_tokens import LINE, hash_token
 from provender.server.principal import Principal
 from provender.server.settings import setting
 
 log = logging.getLogger(__name__)
 
 BEARER = "bearer "
-TOKEN_HASH = "sha256"
 # The signature algorithms an OIDC token may use: asymmetric only, so a token cannot be signed with a public key.
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 CLOCK_SKEW_SECONDS = 30
@@ -48,11 +47,6 @@ _SHOWN = 80  # the most characters of a caller's value echoed in a message
 
 def _shown(value: str) -> str:
     return repr(value if len(value) <= _SHOWN else value[: _SHOWN - 3] + "...")
-
-
-def hash_token(token: str) -> str:
-    """The form a static token is stored in: `sha256:<hex digest>`."""
-    return f"{TOKEN_HASH}:{hashlib.sha256(token.encode()).hexdigest()}"
 
 
 @dataclass
@@ -148,16 +142,15 @@ class StaticTokens:
                 line = line.strip()
                 if not line or line.startswith("#"):
                     continue
-                name, _, digest = line.partition(" ")
-                digest = digest.strip()
-                if not name or not digest.startswith(TOKEN_HASH + ":") or len(digest) != len(TOKEN_HASH) + 65:
+                match = LINE.match(line)
+                if match is None:
                     raise InvalidArgument(
                         f"auth_tokens_file {path} line {number}",
                         line[:40],
-                        "`<name> sha256:<64 hex digits>` (the hash of the token: "
-                        "provender access hash-token prints it)",
+                        "`<name> sha256:<64 hex digits>`, the hash of the token (`provender access new-token "
+                        "NAME` makes a token and prints its line)",
                     )
-                names[digest] = name
+                names[match["digest"]] = match["name"]
         return names
 
     def refresh(self, force: bool = False) -> bool:
