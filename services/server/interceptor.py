@@ -152,7 +152,8 @@ class ServerInterceptor(grpc.ServerInterceptor):
         inner = handler.unary_unary
         observe = self._metrics.for_method(service, name) if self._metrics is not None else None
         subject = self._audit.get(method)
-        check = self._access(method) if self._access is not None and auth is not None else None
+        # Health and reflection behind authentication (--auth-protect-health) need a credential, not a role.
+        check = self._access(method) if self._access is not None and auth and not open_method else None
         perf_counter = time.perf_counter
         ok = grpc.StatusCode.OK.name
 

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 from provender.proto.feast.core import CoreService_pb2 as pb
 from provender.proto.feast.core import JobService_pb2 as legacy_jobs_pb
 from provender.proto.feast_spark.api import JobService_pb2 as jobs_pb
+from provender.proto.provender.core import Access_pb2 as access_pb
 from provender.proto.provender.core import ClientSupport_pb2 as support_pb
 from tests import factories as f
 from tests.proto_strategies import messages
@@ -20,6 +21,7 @@ SERVICES = [
     jobs_pb.DESCRIPTOR.services_by_name["JobService"],
     legacy_jobs_pb.DESCRIPTOR.services_by_name["JobService"],
     support_pb.DESCRIPTOR.services_by_name["ClientSupportService"],
+    access_pb.DESCRIPTOR.services_by_name["AccessService"],
 ]
 METHODS = [(s.full_name, m.name) for s in SERVICES for m in s.methods]
 EXAMPLES = 200
@@ -30,7 +32,7 @@ def snapshot(core_server):
     """Everything the registry holds, read straight from Postgres (every column of every row)."""
     engine = create_engine(core_server.database_url)
     queries = [
-        text(f"SELECT * FROM {t} ORDER BY 1, 2") for t in ("entities", "feature_tables", "jobs", "schedules")
+        text(f"SELECT * FROM {t} ORDER BY 1, 2") for t in ("entities", "feature_tables", "jobs", "schedules", "access_bindings")
     ]
     queries.append(text("SELECT * FROM projects ORDER BY 1"))
 

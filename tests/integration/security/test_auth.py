@@ -11,6 +11,10 @@ revoked by editing their file, without a restart; a rotated signing key is fetch
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +23,8 @@ import grpc
 import pytest
 from google.protobuf import message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from provender.core.jobs.model import JobStatus, JobType
 from provender.proto.feast.core import CoreService_pb2 as core_pb2
@@ -354,3 +360,77 @@ def _eventually(check: Any, seconds: float = 5.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _forged(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
+    return ".".join(
+        (_b64(json.dumps(header).encode()), _b64(json.dumps(claims, default=str).encode()), _b64(signature))
+    )
+
+
+_claims = st.fixed_dictionaries(
+    {},
+    optional={
+        "iss": st.one_of(st.text(max_size=40), st.integers(), st.none()),
+        "sub": st.one_of(st.text(max_size=40), st.integers(), st.lists(st.text(max_size=5), max_size=2)),
+        "aud": st.one_of(st.text(max_size=20), st.lists(st.text(max_size=10), max_size=3), st.integers()),
+        "exp": st.one_of(st.integers(min_value=-(2**63), max_value=2**63), st.text(max_size=10), st.floats()),
+        "nbf": st.one_of(st.integers(min_value=-(2**40), max_value=2**40), st.text(max_size=10)),
+        "groups": st.one_of(st.lists(st.text(max_size=10), max_size=3), st.text(max_size=10), st.integers()),
+    },
+)
+_headers = st.fixed_dictionaries(
+    {"alg": st.sampled_from(["none", "None", "HS256", "RS256", "ES256", "EdDSA", "", "PS512"])},
+    optional={"kid": st.text(max_size=20), "typ": st.text(max_size=5), "jku": st.text(max_size=30)},
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    token=st.one_of(
+        st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=200),  # header-legal
+        st.builds(_forged, _headers, _claims, st.binary(max_size=64)),
+        st.lists(st.text(alphabet="abcdefghAB012-_", max_size=30), min_size=2, max_size=5).map(".".join),
+    ),
+    scheme=st.sampled_from(["Bearer ", "bearer ", "Basic ", "", "Bearer  "]),
+)
+def test_fuzzed_and_forged_tokens_are_refused_unauthenticated_never_internal(platform, issuer, token, scheme):
+    """Forged tokens (alg none, an HMAC signed with the issuer's public key, our issuer with any claims) and
+    garbage: each is UNAUTHENTICATED with a message, on Core and on Serving."""
+    with grpc.insecure_channel(platform["core"]) as channel:
+        who = access_grpc.AccessServiceStub(channel)
+        try:
+            who.WhoAmI(access_pb2.WhoAmIRequest(), metadata=(("authorization", scheme + token),), timeout=10)
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.UNAUTHENTICATED, (token, e.details())
+            assert e.details() and "Traceback" not in e.details()
+        else:
+            pytest.fail(f"{scheme + token!r} was accepted")
+
+
+def test_a_token_signed_with_the_issuers_public_key_as_an_hmac_secret_is_refused(platform, issuer):
+    """The classic key-confusion forgery: alg HS256 with the published RSA key as the secret."""
+    from cryptography.hazmat.primitives import serialization
+
+    public = (
+        issuer.keys[issuer.kid]
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    header = {"alg": "HS256", "kid": issuer.kid}
+    claims = {"iss": issuer.url, "sub": "mallory", "aud": issuer.audience, "exp": int(time.time()) + 300}
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    signature = hmac.new(public, signing_input.encode(), hashlib.sha256).digest()
+    forged = f"{signing_input}.{_b64(signature)}"
+    unsigned = _forged({"alg": "none", "kid": issuer.kid}, claims)
+    with grpc.insecure_channel(platform["core"]) as channel:
+        for token in (forged, unsigned):
+            with pytest.raises(grpc.RpcError) as e:
+                access_grpc.AccessServiceStub(channel).WhoAmI(
+                    access_pb2.WhoAmIRequest(), metadata=_bearer(token)
+                )
+            assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED, e.value.details()
