@@ -75,8 +75,8 @@ def online_requests(rng: random.Random, entities: int, rows: int, table: str) ->
     return out
 
 
-def check_online(call, request: bytes, rows: int, n_features: int) -> None:
-    response = serving_pb2.GetOnlineFeaturesResponse.FromString(call(request, timeout=10))
+def check_online(call, request: bytes, rows: int, n_features: int, metadata: tuple = ()) -> None:
+    response = serving_pb2.GetOnlineFeaturesResponse.FromString(call(request, timeout=10, metadata=metadata))
     assert len(response.field_values) == rows, "wrong number of rows"
     for fv in response.field_values:
         statuses = [s for k, s in fv.statuses.items() if k != ENTITY]
@@ -110,10 +110,17 @@ def serving_channel(target: str, config: dict, aio: bool = False) -> grpc.Channe
     return grpc.aio.secure_channel(target, credentials) if aio else grpc.secure_channel(target, credentials)
 
 
+def auth_metadata(config: dict | None) -> tuple[tuple[str, str], ...]:
+    """The bearer token of a run whose Serving checks tokens (config["token"]), as call metadata."""
+    token = (config or {}).get("token")
+    return (("authorization", f"Bearer {token}"),) if token else ()
+
+
 def latency(config: dict) -> dict:
     rng = random.Random(11)
     entities = config["entities"]
     channel = serving_channel(config["serving"][0], config)
+    metadata = auth_metadata(config)
     online = channel.unary_unary(ONLINE_METHOD, request_serializer=_identity, response_deserializer=_identity)
     bare_channel = grpc.insecure_channel(config["bare"])
     bare = bare_channel.unary_unary(
@@ -128,8 +135,10 @@ def latency(config: dict) -> dict:
         name, features = TABLES[table]
         label = f"{rows}x{len(features)}"
         requests = online_requests(rng, entities, rows, table)
-        check_online(online, requests[0], rows, len(features))
-        results["serving"][label] = summary(timed(lambda p: online(p, timeout=10), requests, samples, 60))
+        check_online(online, requests[0], rows, len(features), metadata)
+        results["serving"][label] = summary(
+            timed(lambda p: online(p, timeout=10, metadata=metadata), requests, samples, 60)
+        )
         fields = Dataset.fields(name, features)
         key_sets = [
             [dataset.key(rng.randrange(entities)) for _ in range(rows)] for _ in range(DISTINCT_REQUESTS)
@@ -170,6 +179,7 @@ async def _throughput_once(
     calls = [
         c.unary_unary(method, request_serializer=_identity, response_deserializer=_identity) for c in channels
     ]
+    metadata = auth_metadata(config)
     latencies: list[float] = []
     stop_at = 0.0
 
@@ -180,12 +190,12 @@ async def _throughput_once(
             start = time.perf_counter()
             if start >= stop_at:
                 return
-            await call(payloads[i % len(payloads)], timeout=10)
+            await call(payloads[i % len(payloads)], timeout=10, metadata=metadata)
             latencies.append(time.perf_counter() - start)
             i += concurrency
 
     for i in range(WARMUP):  # warm every channel
-        await calls[i % len(calls)](payloads[i % len(payloads)], timeout=10)
+        await calls[i % len(calls)](payloads[i % len(payloads)], timeout=10, metadata=metadata)
     cpu_before = {name: cpu_seconds(p) for name, p in pids.items()}
     begin = time.perf_counter()
     stop_at = begin + seconds

@@ -13,7 +13,10 @@ and a client in another process, which measures in the same run:
   nothing but Redis.
 Prints one summary line per figure, with its target and ratio; exits 0 whatever the figures (it measures).
 
-Usage: python bench/online/run.py [--entities N] [--quick] [--seconds S] [--tls] [--json PATH]
+With --tls, a third Serving serving TLS is measured between two plaintext runs; with --auth, that Serving also
+checks an OIDC bearer token on every call (a token of the benchmark's own issuer, the role from Core).
+
+Usage: python bench/online/run.py [--entities N] [--quick] [--seconds S] [--tls] [--auth] [--json PATH]
 """
 
 from __future__ import annotations
@@ -170,9 +173,9 @@ def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
 
-def tls_report(plain: list[dict], tls: dict) -> list[str]:
-    """Serving with TLS against Serving without in the same run (the mean of the plaintext runs before and after
-    it): latency by case, best throughput."""
+def tls_report(plain: list[dict], tls: dict, what: str = "TLS") -> list[str]:
+    """Serving with TLS (and auth: `what`) against Serving without in the same run (the mean of the plaintext
+    runs before and after it): latency by case, best throughput."""
     lines = []
 
     def mean(values: list[float]) -> float:
@@ -182,7 +185,7 @@ def tls_report(plain: list[dict], tls: dict) -> list[str]:
         p50 = mean([p["latency"]["serving"][label]["p50_ms"] for p in plain])
         p99 = mean([p["latency"]["serving"][label]["p99_ms"] for p in plain])
         lines.append(
-            f"TLS latency {label}: p50 {with_tls['p50_ms']:.3f} ms vs {p50:.3f} ms plaintext "
+            f"{what} latency {label}: p50 {with_tls['p50_ms']:.3f} ms vs {p50:.3f} ms plaintext "
             f"({with_tls['p50_ms'] / p50:.2f}x), p99 {with_tls['p99_ms']:.3f} vs {p99:.3f} ms"
         )
     best_tls = best_under_p99(tls["throughput"]["serving"], TARGET_THROUGHPUT_P99_MS)
@@ -190,7 +193,7 @@ def tls_report(plain: list[dict], tls: dict) -> list[str]:
         [best_under_p99(p["throughput"]["serving"], TARGET_THROUGHPUT_P99_MS)["calls_per_s"] for p in plain]
     )
     lines.append(
-        f"TLS throughput 1x10: {best_tls['calls_per_s']:.0f} calls/s (concurrency {best_tls['concurrency']}) vs "
+        f"{what} throughput 1x10: {best_tls['calls_per_s']:.0f} calls/s (concurrency {best_tls['concurrency']}) vs "
         f"{best:.0f} plaintext: {best_tls['calls_per_s'] / best:.2f} of it (the issue's bound: within 1.3x, "
         "i.e. >= 0.77)"
     )
@@ -281,7 +284,13 @@ def main() -> int:
     p.add_argument(
         "--tls", action="store_true", help="also measure a Serving serving TLS, against the plaintext one"
     )
+    p.add_argument(
+        "--auth",
+        action="store_true",
+        help="with --tls: that Serving also checks a bearer token on every call",
+    )
     args = p.parse_args()
+    args.tls = args.tls or args.auth
     entities = 100_000 if args.quick and args.entities == 1_000_000 else args.entities
     scale = 0.3 if args.quick else 1.0
     seconds = args.seconds or (2.0 if args.quick else 4.0)
@@ -303,7 +312,20 @@ def main() -> int:
         stack.callback(postgres.destroy)
         from provender.core.app import CoreSettings, start_core
 
-        core = start_core(CoreSettings(postgres_url=postgres.url(), port=0, host="127.0.0.1"))
+        sys.path.insert(0, str(HERE.parent.parent))
+        from tests.oidc import TestIssuer  # the tests' own OIDC issuer: discovery and keys over HTTP
+
+        issuer = TestIssuer(lifetime=24 * 3600).start()
+        stack.callback(issuer.stop)
+        # The benchmark's user reads every project; Core gives Serving that binding with its settings.
+        core = start_core(
+            CoreSettings(
+                postgres_url=postgres.url(),
+                port=0,
+                host="127.0.0.1",
+                auth_global_roles={"user:bench": "reader"},
+            )
+        )
         stack.callback(core.stop, 1)
         core_url = f"127.0.0.1:{core.port}"
         apply_tables(core_url)
@@ -355,18 +377,20 @@ def main() -> int:
                  "throughput": {"seconds": seconds, "concurrency": [2, 4, 8, 16]}}
             )  # fmt: skip
         with_tls = plain_after = None
+        what = "TLS+auth" if args.auth else "TLS"
         if args.tls:
-            sys.path.insert(0, str(HERE.parent.parent))
             from tests.tls import TestCA  # the tests' own CA: a certificate for 127.0.0.1
 
             ca = TestCA(work / "ca")
             pair = ca.issue("serving")
-            serving_tls, pid_tls = serving(
-                "serving-tls", ["--tls-cert", str(pair.cert), "--tls-key", str(pair.key)], ca.path
-            )
-            log("measuring latency and throughput of a Serving serving TLS")
+            flags = ["--tls-cert", str(pair.cert), "--tls-key", str(pair.key)]
+            if args.auth:
+                flags += ["--auth-oidc-issuer", issuer.url, "--auth-oidc-audience", issuer.audience]
+            serving_tls, pid_tls = serving("serving-tls", flags, ca.path)
+            log(f"measuring latency and throughput of a Serving with {what}")
             with_tls = run_client(
                 {**config, "serving": [serving_tls], "tls_ca": str(ca.path),
+                 "token": issuer.mint("bench") if args.auth else None,
                  "pids": {**config["pids"], "serving": [pid_tls]}}
             )  # fmt: skip
             # plaintext again, after: what runs first is slower (Redis's pages, the machine's caches), so TLS is
@@ -376,7 +400,7 @@ def main() -> int:
         for line in report(results, replicas, entities):
             print(line, flush=True)
         if with_tls is not None:
-            for line in tls_report([results, plain_after], with_tls):
+            for line in tls_report([results, plain_after], with_tls, what):
                 print(line, flush=True)
         if args.json:
             args.json.write_text(
