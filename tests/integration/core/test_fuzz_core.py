@@ -32,7 +32,8 @@ def snapshot(core_server):
     """Everything the registry holds, read straight from Postgres (every column of every row)."""
     engine = create_engine(core_server.database_url)
     queries = [
-        text(f"SELECT * FROM {t} ORDER BY 1, 2") for t in ("entities", "feature_tables", "jobs", "schedules", "access_bindings")
+        text(f"SELECT * FROM {t} ORDER BY 1, 2")
+        for t in ("entities", "feature_tables", "jobs", "schedules", "access_bindings")
     ]
     queries.append(text("SELECT * FROM projects ORDER BY 1"))
 
