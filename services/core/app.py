@@ -83,6 +83,22 @@ class CoreSettings(TlsSettings, AuthSettings):
         help="file:// or s3:// folder for retrieval outputs, staged entity rows and dead letters "
         "(default: a local folder)",
     )
+    allowed_storage: list[str] = setting(
+        [],
+        flag="--allowed-storage",
+        env="ALLOWED_STORAGE",
+        group="jobs",
+        help="comma-separated URL prefixes (file:///data, s3://lake/features) jobs may read sources and entity "
+        "files from and write outputs to, besides the staging location; empty: anywhere",
+    )
+    restrict_storage: bool = setting(
+        False,
+        flag="--restrict-storage",
+        env="RESTRICT_STORAGE",
+        group="jobs",
+        help="jobs may use only the staging location and the --allowed-storage prefixes, even when there are none "
+        "(on whenever --allowed-storage is given)",
+    )
     redis_url: str = setting(
         "",
         flag="--redis-url",
@@ -264,6 +280,8 @@ def start_core(settings: CoreSettings) -> RunningServer:
             stream_starting_offsets=settings.stream_starting_offsets,
             stream_metrics_port=settings.stream_metrics_port,
             stream_max_messages_per_batch=settings.stream_max_messages_per_batch,
+            allowed_storage=settings.allowed_storage,
+            restrict_storage=settings.restrict_storage,
         ),
         metrics=metrics,
     )
@@ -300,6 +318,11 @@ def start_core(settings: CoreSettings) -> RunningServer:
         if settings.stream_control
         else None
     )
+    if not (settings.allowed_storage or settings.restrict_storage):
+        log.warning(
+            "no --allowed-storage: jobs may read and write any location their Spark processes can reach; "
+            "give the prefixes of your data to keep them to it"
+        )
     if streams is not None and not streams.enabled():
         log.info("stream control is on, but Core has no --redis-url to stream into: no stream jobs")
     background = BackgroundLoop(

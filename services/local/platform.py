@@ -99,6 +99,12 @@ class LocalPlatform:
 
     # the public verbs ------------------------------------------------------------------------------------
 
+    def allowed_storage(self) -> str:
+        """Where this platform's jobs may read and write besides its staging folder: $PROVENDER_ALLOWED_STORAGE
+        when set, else the quickstart's data folder ($PROVENDER_DEMO_DATA, default <dir>/demo-data)."""
+        demo = Path(os.environ.get("PROVENDER_DEMO_DATA") or self.dir / "demo-data").absolute()
+        return os.environ.get("PROVENDER_ALLOWED_STORAGE") or demo.as_uri()
+
     def up(self, timeout: float = 90.0) -> LocalState:
         """Start whatever is not running yet; returns when every part answers its health check."""
         state = self._load()
@@ -162,6 +168,8 @@ class LocalPlatform:
                     "--spark-warm-driver",
                     "--staging-location",
                     (self.dir / "staging").as_uri(),
+                    "--allowed-storage",
+                    self.allowed_storage(),
                     "--launcher-work-dir",
                     str(self.dir / "jobs"),
                     *(["--spark-jars", ",".join(jars)] if jars else []),

@@ -18,7 +18,7 @@ import os
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from provender.local.ports import free_port
@@ -65,12 +65,14 @@ class EmbeddedPostgres:
     """One PostgreSQL cluster in `data_dir`, listening on 127.0.0.1:`port`.
 
     `fast=True` turns off fsync and synchronous commit: for tests and demos, where losing the last
-    transactions on a power cut does not matter.
+    transactions on a power cut does not matter. `settings`: more server settings (`ssl=on`, ...), paths in them
+    relative to the cluster's data folder (`put` copies files there, readable by the server alone).
     """
 
     data_dir: Path
     port: int = 0
     fast: bool = False
+    settings: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).absolute()
@@ -121,6 +123,18 @@ class EmbeddedPostgres:
         self.create_database(DB_NAME, exist_ok=True)
         return self
 
+    def put(self, source: Path, name: str) -> None:
+        """Copy a file into the cluster's data folder (before `start`), owned and readable by the server only, as
+        PostgreSQL wants its TLS key."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not (self.pgdata / "PG_VERSION").exists():
+            self._initdb()
+        target = self.pgdata / name
+        shutil.copyfile(source, target)
+        target.chmod(0o600)
+        if self._as_postgres_user:
+            shutil.chown(target, "postgres", "postgres")
+
     def stop(self, mode: str = "fast") -> None:
         if self.is_running():
             self._run("pg_ctl", "-D", str(self.pgdata), "-m", mode, "-w", "-t", "60", "stop")
@@ -164,6 +178,7 @@ class EmbeddedPostgres:
                 "-c max_connections=200"]  # fmt: skip
         if self.fast:
             opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        opts += [f"-c {key}={value}" for key, value in self.settings.items()]
         return " ".join(opts)
 
     def _initdb(self) -> None:

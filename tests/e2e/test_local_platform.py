@@ -119,7 +119,8 @@ def test_local_up_quickstart_status_down(tmp_path):
             "PROVENDER_CORE_URL": urls["core"],
             "PROVENDER_SERVING_URL": urls["serving"],
             "PROVENDER_STAGING_LOCATION": urls["staging"],
-            "PROVENDER_DEMO_DATA": str(tmp_path / "data"),
+            # the platform's own data folder, which its Core lets jobs read (--allowed-storage)
+            "PROVENDER_DEMO_DATA": str(home / "demo-data"),
             "PROVENDER_CONFIG": str(tmp_path / "no-config"),
         }
         if streaming:
@@ -139,7 +140,7 @@ def test_local_up_quickstart_status_down(tmp_path):
         assert "feature table driver_hourly (revision 1" in out
         assert "driver_hourly:conv_rate" in out and "driver_trips:trips_today" in out
         assert "ingested 3600 rows" in out and any(
-            (tmp_path / "data" / "driver_stats").glob("date=*/*.parquet")
+            (home / "demo-data" / "driver_stats").glob("date=*/*.parquet")
         )
         training = out.split("training set")[1].split("ingestion")[0]
         assert "driver_hourly__conv_rate" in training and "NaN" in training  # the row older than the data

@@ -342,6 +342,28 @@ def test_external_kafka_reaches_core_as_the_default_brokers() -> None:
     assert "PROVENDER_KAFKA_BOOTSTRAP_SERVERS" not in {e["name"] for e in default["env"]}
 
 
+def test_jobs_are_kept_to_the_staging_location_and_the_listed_storage(monkeypatch) -> None:
+    """By default Core restricts jobs to its staging location; spark.allowedStorage adds prefixes, as Core reads
+    them; spark.allowAnyStorage lifts the restriction; a prefix that is not a URL is refused by the schema."""
+    from provender.core.app import CoreSettings
+
+    def core_settings(values: dict) -> CoreSettings:
+        core = container(c.one(c.manifests(values), "Deployment", "provender-core"), "core")
+        env = {e["name"]: e["value"] for e in core["env"] if "value" in e}
+        return settings_from_env(CoreSettings, env, monkeypatch)
+
+    default = core_settings({})
+    assert (default.restrict_storage, default.allowed_storage) == (True, [])
+    listed = core_settings({"spark": {"allowedStorage": ["s3://lake/features", "s3://lake/fraud"]}})
+    assert (listed.restrict_storage, listed.allowed_storage) == (
+        True,
+        ["s3://lake/features", "s3://lake/fraud"],
+    )
+    assert core_settings({"spark": {"allowAnyStorage": True}}).restrict_storage is False
+    with pytest.raises(Exception, match="allowedStorage"):
+        c.manifests({"spark": {"allowedStorage": ["/data/features"]}})
+
+
 def test_tls_mounts_one_certificate_for_core_and_serving_and_probes_by_tcp() -> None:
     """tls.enabled: Core and Serving serve TLS from the Secret's files (mutual TLS and HTTPS metrics when asked),
     Serving trusts its CA for Core, the probes check the port (Kubernetes' gRPC probes cannot speak TLS), and a

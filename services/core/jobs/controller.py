@@ -12,6 +12,7 @@ from typing import Any
 
 from provender.core.jobs import ids
 from provender.core.jobs.model import Job, JobStatus, JobType
+from provender.core.jobs.storage import StoragePolicy
 from provender.core.jobs.store import JobStore
 from provender.core.launchers.base import Launcher
 from provender.core.metrics import CoreMetrics
@@ -52,6 +53,9 @@ class JobSettings:
     stream_starting_offsets: str = "earliest"  # where a stream job without a checkpoint starts reading
     stream_metrics_port: int = 0  # the port of a stream job's /metrics (0: any free port, printed in its log)
     stream_max_messages_per_batch: int = 500_000  # a backlog is read in micro-batches of at most this many
+    # URL prefixes jobs may read and write (besides the staging location); empty: anywhere
+    allowed_storage: list[str] = field(default_factory=list)
+    restrict_storage: bool = False  # with no allowed_storage: only the staging location (else anywhere)
 
     def __post_init__(self) -> None:
         if not self.stream_trigger_seconds > 0:
@@ -72,15 +76,6 @@ class JobSettings:
             )
 
 
-URL_SCHEMES = ("file://", "s3://", "s3a://")
-
-
-def _check_url(field: str, value: str) -> str:
-    if not value.startswith(URL_SCHEMES) or "\x00" in value:
-        raise InvalidArgument(field, value, "a URL starting with file://, s3:// or s3a://")
-    return value
-
-
 def _url_join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
 
@@ -99,6 +94,9 @@ class JobController:
         self.launcher = launcher
         self.settings = settings
         self.metrics = metrics
+        self.storage = StoragePolicy(
+            settings.allowed_storage, settings.staging_location, restrict=settings.restrict_storage
+        )
 
     # starting jobs ---------------------------------------------------------------------------------------
 
@@ -112,7 +110,7 @@ class JobController:
         start = start or EPOCH
         if end <= start:
             raise InvalidArgument("end_date", end.isoformat(), f"a time after start_date {start.isoformat()}")
-        table = self._table_spec(project, stored)
+        table = self._readable_table(project, stored)
         request = {"project": project, "table": table_name, "start": start, "end": end, "hash": stored.hash}
         base = ids.base_id(JobType.BATCH_INGESTION, request)
         args = job_args.IngestionJobArgs(
@@ -154,12 +152,12 @@ class JobController:
         hashes = []
         for table, features in wanted.items():
             stored = self.registry.get_feature_table(project, table)
-            spec = self._table_spec(project, stored)
+            spec = self._readable_table(project, stored)
             selections.append(job_args.FeatureSelection(table=spec, features=tuple(features)))
             hashes.append(stored.hash)
-        _check_url("entity_source.file_options.file_url", entity_source.file_url)
+        self.storage.check("entity_source.file_options.file_url", entity_source.file_url)
         if output_location:
-            _check_url("output_location", output_location)
+            self.storage.check("output_location", output_location)
         for i, name in enumerate(
             [entity_source.event_timestamp_column, *entity_source.field_mapping.values()]
         ):
@@ -235,6 +233,14 @@ class JobController:
             raise FailedPrecondition(
                 "Core has no online store to ingest into: start it with --redis-url (PROVENDER_REDIS_URL)"
             )
+
+    def _readable_table(self, project: str, stored: StoredTable) -> job_args.JobTable:
+        """The table of a job that reads its batch source, which must lie in the allowed storage."""
+        table = self._table_spec(project, stored)
+        self.storage.check(
+            f"feature table {table.name}: batch_source.file_options.file_url", table.batch_source.file_url
+        )
+        return table
 
     def _table_spec(self, project: str, stored: StoredTable) -> job_args.JobTable:
         spec = stored.spec
