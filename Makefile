@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 export SPARK_LOCAL_IP := 127.0.0.1
 export PROVENDER_FEAST09_VENV := $(abspath $(FEAST09))
 
-.PHONY: help install system-deps jvm-deps feast09 test test-unit test-integration test-compat lint format protos demo clean \
+.PHONY: help install system-deps jvm-deps keycloak feast09 test test-unit test-integration test-compat lint format protos demo clean \
 	bench bench-online bench-ingest bench-stream bench-retrieval
 BENCH_ARGS ?=
 
@@ -22,6 +22,7 @@ help:
 	@echo "make protos   regenerate sdk/provender/proto from protos/"
 	@echo "make bench    every benchmark (bench-online, bench-ingest, bench-retrieval, bench-stream); BENCH_ARGS=--quick for small data"
 	@echo "make jvm-deps fetch Apache Kafka and Spark's Kafka source from Maven Central into .deps/ (test and demo do it)"
+	@echo "make keycloak fetch Keycloak, the OIDC provider of the authentication tests, into .deps/ (test does it)"
 	@echo "make lint | format | test-unit | test-integration | test-compat | clean"
 
 $(STAMP): pyproject.toml setup.py
@@ -37,6 +38,9 @@ system-deps:
 
 jvm-deps:
 	@bash tools/fetch-jvm-deps.sh
+
+keycloak: $(STAMP)
+	@$(BIN)/python tools/fetch_keycloak.py
 
 # fsspec: a Feast 0.9 notebook reads its outputs with pandas from URLs (gcsfs, s3fs and file:// go through it).
 $(FEAST09)/.installed:
@@ -57,13 +61,13 @@ format: $(STAMP)
 protos: $(STAMP)
 	$(BIN)/python tools/gen_protos.py
 
-test: $(STAMP) system-deps jvm-deps feast09 lint
+test: $(STAMP) system-deps jvm-deps keycloak feast09 lint
 	$(BIN)/pytest tests --durations=30 $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: $(STAMP) system-deps jvm-deps
+test-integration: $(STAMP) system-deps jvm-deps keycloak
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 test-compat: $(STAMP) system-deps jvm-deps feast09

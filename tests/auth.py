@@ -1,5 +1,5 @@
 """Authentication for tests: static token files, and Core and Serving started with authentication on (OIDC tokens
-of a `tests.oidc.TestIssuer` and static service tokens), optionally on TLS."""
+of a `tests.oidc.TestIssuer` or of Keycloak, and static service tokens), optionally on TLS."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from provender.core.app import CoreSettings, start_core
 from provender.kernel.service_tokens import token_line
 from provender.local.ports import free_port
 from provender.serving.app import ServingSettings, start_serving
+from tests.keycloak import Keycloak
 from tests.oidc import TestIssuer
 from tests.tls import TestCA
 
@@ -34,7 +35,7 @@ def auth_platform(
     postgres,
     redis_server,
     base: Path,
-    issuer: TestIssuer,
+    issuer: TestIssuer | Keycloak,
     tokens: Mapping[str, str],
     global_roles: Mapping[str, str],
     ca: TestCA | None = None,

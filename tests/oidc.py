@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,7 +75,11 @@ class TestIssuer:
                 if self.path != "/token":
                     return self._json(404, {"error": "not_found"})
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                body = json.loads(raw or b"{}")
+                if self.headers.get("Content-Type", "").startswith("application/json"):
+                    body = json.loads(raw or b"{}")  # as Feast 0.9's SDK sends it (Auth0 accepts it)
+                else:
+                    body = dict(urllib.parse.parse_qsl(raw.decode()))  # RFC 6749's form
+                body["content_type"] = self.headers.get("Content-Type", "")
                 issuer.token_requests.append(body)
                 client = issuer.clients.get(body.get("client_id", ""))
                 if body.get("grant_type") != "client_credentials":

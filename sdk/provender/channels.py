@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -67,10 +68,12 @@ class BearerToken:
         }
         if c.oauth_audience:
             body["audience"] = c.oauth_audience
+        # The client-credentials grant as RFC 6749 (4.4) sends it: a form. Keycloak, Okta and Entra ID take only
+        # this; Auth0 takes it too. (Feast 0.9's SDK sends JSON, which Auth0 alone accepts.)
         request = urllib.request.Request(
             c.oauth_token_request_url,
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
+            data=urllib.parse.urlencode(body).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
             method="POST",
         )
         try:

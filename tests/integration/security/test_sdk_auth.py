@@ -111,6 +111,9 @@ def test_a_notebook_with_oauth_client_credentials_over_tls(secured, caplog):
     time.sleep(2.5)  # the token now expires within the minute: the next call fetches a new one first
     assert [t.name for t in notebook.list_feature_tables()] == ["driver_hourly"]
     assert len(issuer.token_requests) == requests + 1
+    # asked as RFC 6749 says, so that Keycloak, Okta and Entra ID answer too
+    assert issuer.token_requests[-1]["content_type"] == "application/x-www-form-urlencoded"
+    assert issuer.token_requests[-1]["audience"] == issuer.audience
     for _ in range(50):  # Serving learns the table and the role within its refresh intervals
         try:
             online = notebook.get_online_features(["driver_hourly:trips"], [{"driver_id": 1}]).to_dict()
