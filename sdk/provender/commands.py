@@ -328,9 +328,8 @@ def main(command: str, argv: list[str]) -> int:
     if command == "access":
         needed = {"grant": ("project_name", "principal", "role"), "revoke": ("project_name", "principal"),
                   "new-token": ("project_name",)}.get(args.verb, ())  # fmt: skip
-        missing = [
-            name.replace("project_name", "PROJECT").upper() for name in needed if not getattr(args, name)
-        ]
+        shown = "NAME" if args.verb == "new-token" else "PROJECT"
+        missing = [name.replace("project_name", shown).upper() for name in needed if not getattr(args, name)]
         if missing:
             print(f"provender access {args.verb}: {' and '.join(missing)} required", file=sys.stderr)
             return 2

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 audit_log = logging.getLogger("provender.audit")
 
 # What an audited call writes: its request -> (project, object). A server's audit catalogue maps full method
-# names to one (Core's: provender.core.audit.WRITES).
+# names to one (Core's: provender.core.access.rules.CoreAccess.audited()).
 AuditSubject = Callable[[Any], tuple[str, str]]
 # The access check of one method: (request, principal) -> None, raising PermissionDenied (or NotFound, ...).
 AccessCheck = Callable[[Any, Principal], None]
