@@ -28,6 +28,16 @@ class ErrorCode(enum.Enum):
     INTERNAL = "INTERNAL"
 
 
+ECHOED_CHARACTERS = 120  # the most of a caller's value a message repeats
+
+
+def shown(value: Any) -> str:
+    """A caller's value as a message repeats it: its repr, cut to ECHOED_CHARACTERS (a message must stay far below
+    the ~16 kB gRPC allows for details, or the caller gets RESOURCE_EXHAUSTED instead of the status meant)."""
+    text = repr(value)
+    return text if len(text) <= ECHOED_CHARACTERS else text[: ECHOED_CHARACTERS - 3] + "..."
+
+
 class ProvenderError(Exception):
     """Base of every error Provender raises on purpose."""
 
@@ -58,10 +68,7 @@ class InvalidArgument(ProvenderError):
     expected: str | None = None
 
     def __init__(self, field: str, value: Any, expected: str) -> None:
-        shown = repr(value)
-        if len(shown) > 120:
-            shown = shown[:117] + "..."
-        super().__init__(f"{field}: {shown} is not valid; expected {expected}")
+        super().__init__(f"{field}: {shown(value)} is not valid; expected {expected}")
         self.field = field
         self.value = value
         self.expected = expected
@@ -76,8 +83,8 @@ class NotFound(ProvenderError):
     project: str | None = None
 
     def __init__(self, kind: str, name: str, project: str | None = None, hint: str = "") -> None:
-        where = f" in project {project!r}" if project is not None else ""
-        super().__init__(f"{kind} {name!r} does not exist{where}" + (f"; {hint}" if hint else ""))
+        where = f" in project {shown(project)}" if project is not None else ""
+        super().__init__(f"{kind} {shown(name)} does not exist{where}" + (f"; {hint}" if hint else ""))
         self.kind = kind
         self.name = name
         self.project = project

@@ -15,7 +15,7 @@ from provender.core.jobs.controller import EntitySource, JobController
 from provender.core.jobs.model import Job, JobType
 from provender.core.jobs.schedules import Schedules
 from provender.kernel.errors import InvalidArgument
-from provender.kernel.timestamps import from_timestamp, to_timestamp
+from provender.kernel.timestamps import checked_timestamp, to_timestamp
 from provender.proto.feast.core import JobService_pb2 as legacy_pb
 from provender.proto.feast.core import JobService_pb2_grpc as legacy_grpc
 from provender.proto.feast_spark.api import JobService_pb2 as spark_pb
@@ -44,7 +44,7 @@ def job_proto(pb: ModuleType, job: Job) -> Any:
 
 
 def _optional_time(request: Any, field: str) -> datetime | None:
-    return from_timestamp(getattr(request, field)) if request.HasField(field) else None
+    return checked_timestamp(field, getattr(request, field)) if request.HasField(field) else None
 
 
 def entity_source_of(source: Any) -> EntitySource:

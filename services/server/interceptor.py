@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 
-from provender.kernel.errors import ProvenderError
+from provender.kernel.errors import InvalidArgument, ProvenderError
 from provender.server.authn import Authenticator
 from provender.server.metrics import RpcMetrics
 from provender.server.principal import Principal, reset_current, set_current
@@ -59,6 +59,28 @@ def principal(context: grpc.ServicerContext) -> str:
     the peer's address."""
     name = _cert_name(context)
     return f"cert:{name}" if name else f"peer:{context.peer()}"
+
+
+class _Undecodable:
+    """A request whose bytes are not its message: answered INVALID_ARGUMENT by the call, not INTERNAL by grpc."""
+
+    def __init__(self, size: int, message: str) -> None:
+        self.error = InvalidArgument("request", f"{size} bytes", f"a serialized {message}")
+
+
+def _safe(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+    owner = getattr(deserialize, "__self__", None)
+    message = getattr(getattr(owner, "DESCRIPTOR", None), "full_name", "request message")
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:  # DecodeError, or grpc's own wrapper of it
+            return _Undecodable(len(data), message)
+
+    return decode
 
 
 def _authorization(context: grpc.ServicerContext) -> str | None:
@@ -166,8 +188,10 @@ class ServerInterceptor(grpc.ServerInterceptor):
                 if auth is not None:
                     who = auth.authenticate(_authorization(context), _cert_name(context))
                     token = set_current(who)
-                    if check is not None:
-                        check(request, who)
+                if isinstance(request, _Undecodable):
+                    raise request.error
+                if check is not None and who is not None:
+                    check(request, who)
                 return inner(request, context)
             except ProvenderError as e:
                 status = status_code_of(e)
@@ -196,6 +220,6 @@ class ServerInterceptor(grpc.ServerInterceptor):
 
         return grpc.unary_unary_rpc_method_handler(
             call,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_safe(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )

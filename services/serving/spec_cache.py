@@ -36,6 +36,12 @@ class SpecSource(Protocol):
     def describe(self) -> str: ...
 
 
+def _listed(names: list[str], most: int = 20) -> str:
+    """Names for a message: the first `most`, and how many more."""
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
 class SpecCache:
     def __init__(
         self,
@@ -130,7 +136,7 @@ class SpecCache:
             "feature",
             f"{name}:{feature}",
             project,
-            hint=f"feature table {name!r} has {', '.join(sorted(spec.features)) or 'no features'}",
+            hint=f"feature table {name!r} has {_listed(sorted(spec.features)) or 'no features'}",
         )
 
     def _lookup(self, key: Key) -> ServingTable:

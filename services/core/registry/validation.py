@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from google.protobuf.message import Message
 
 from provender.kernel.errors import InvalidArgument
+from provender.kernel.timestamps import MAX_DURATION_SECONDS
 from provender.kernel.value_types import VALID_NAMES, VALID_TYPES, ValueType
 from provender.proto.feast.core import DataSource_pb2, Entity_pb2, Feature_pb2, FeatureTable_pb2
 
@@ -182,8 +183,12 @@ def validate_feature_table(spec: FeatureTable_pb2.FeatureTableSpec, kafka_defaul
             )
         names.add(feature.name)
     check_labels("table_spec.labels", spec.labels)
-    if spec.max_age.seconds < 0 or spec.max_age.nanos < 0:
-        raise InvalidArgument("table_spec.max_age", f"{spec.max_age.seconds}s", "a duration of zero or more")
+    if not (0 <= spec.max_age.seconds <= MAX_DURATION_SECONDS and 0 <= spec.max_age.nanos < 1_000_000_000):
+        raise InvalidArgument(
+            "table_spec.max_age",
+            f"{spec.max_age.seconds}s {spec.max_age.nanos}ns",
+            "a duration of zero or more, at most 10,000 years",
+        )
     if not spec.HasField("batch_source"):
         raise InvalidArgument(
             "table_spec.batch_source", "unset", "a batch source (a file or BigQuery source)"

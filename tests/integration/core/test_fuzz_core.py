@@ -89,3 +89,26 @@ def test_fuzzed_requests_get_clean_answers(core_server, seeded_stub, snapshot, s
 
     check()
     assert seen_codes, "no request was sent"
+
+
+@pytest.mark.parametrize(("service", "method"), METHODS)
+def test_bytes_that_are_not_the_request_are_invalid_argument(core_server, snapshot, service, method):
+    """Raw bytes, as a broken or hostile client sends them: INVALID_ARGUMENT naming the message expected (grpc
+    itself would answer INTERNAL), and nothing changes."""
+    call = core_server.channel.unary_unary(
+        f"/{service}/{method}", request_serializer=lambda b: b, response_deserializer=lambda b: b
+    )
+    before = snapshot()
+    expected = (
+        next(s for s in SERVICES if s.full_name == service).methods_by_name[method].input_type.full_name
+    )
+    # A field 1 of wire type 7 (no such type), a truncated varint, a length prefix past the end.
+    for garbage in (b"\x0f\x01", b"\x08\xff\xff\xff", b"\x0a\x7fshort", b"\xff" * 12):
+        with pytest.raises(grpc.RpcError) as e:
+            call(garbage, timeout=10)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (garbage, e.value.details())
+        assert (
+            e.value.details()
+            == f"request: '{len(garbage)} bytes' is not valid; expected a serialized {expected}"
+        )
+    assert snapshot() == before

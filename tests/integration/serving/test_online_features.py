@@ -361,6 +361,17 @@ def test_unknown_project_is_not_found(serving_stub, core_stub) -> None:
     assert "'elsewhere'" in e.value.details()
 
 
+def test_a_huge_unknown_name_is_not_found_with_a_short_message(serving_stub, core_stub) -> None:
+    """A 40 kB table name and project are NOT_FOUND, not RESOURCE_EXHAUSTED: the message repeats only their
+    start (gRPC drops details over ~16 kB)."""
+    driver_table(core_stub)
+    for project, ref in (("default", "t" * 40_000 + ":f"), ("p" * 40_000, "driver_hourly:conv_rate")):
+        with pytest.raises(grpc.RpcError) as e:
+            serving_stub.GetOnlineFeaturesV2(request(project, [ref], [{"driver_id": 1}]))
+        assert e.value.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT), e.value.code()
+        assert len(e.value.details()) < 600 and "..." in e.value.details(), e.value.details()[:200]
+
+
 def test_table_applied_after_start_is_looked_up_and_core_is_then_off_the_path(
     serving, serving_stub, core_server, core_stub, redis
 ) -> None:
