@@ -44,7 +44,7 @@ class CoreSettings(TlsSettings, AuthSettings):
         0,
         flag="--metrics-port",
         env="METRICS_PORT",
-        help="serve Prometheus /metrics on this HTTP port; 0: off",
+        help="serve Prometheus /metrics on this HTTP port, on the --host address; 0: off",
     )
     migrate: bool = setting(True, flag="--no-migrate", env="MIGRATE", help="do not apply migrations on start")
     log_level: str = setting(
@@ -220,6 +220,13 @@ class CoreSettings(TlsSettings, AuthSettings):
         help="PRINCIPAL=ROLE: a role in every project, e.g. group:ml-platform=admin or token:provender-serving=reader "
         "(variable: comma-separated)",
     )
+    schedule_min_interval_seconds: float = setting(
+        60.0,
+        flag="--schedule-min-interval-seconds",
+        env="SCHEDULE_MIN_INTERVAL_SECONDS",
+        group="jobs",
+        help="refuse ingestion schedules that would start jobs more often than this",
+    )
     reconcile_seconds: float = setting(
         5.0,
         flag="--reconcile-seconds",
@@ -285,7 +292,9 @@ def start_core(settings: CoreSettings) -> RunningServer:
         ),
         metrics=metrics,
     )
-    schedules = Schedules(db, controller, metrics=metrics)
+    schedules = Schedules(
+        db, controller, metrics=metrics, min_interval_seconds=settings.schedule_min_interval_seconds
+    )
     bindings = AccessBindings(db, settings.auth_global_roles)
     access = CoreAccess(bindings, controller.project_of)
     guard = {

@@ -1,5 +1,5 @@
-"""provender.core.ClientSupportService over gRPC: what our SDK asks Core beyond Feast 0.9 (client defaults, job
-reports)."""
+"""provender.core.ClientSupportService over gRPC: what our SDK and Serving ask Core beyond Feast 0.9 (client
+defaults, job reports, the registry's revision)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class ClientSupportServicer(ClientSupport_pb2_grpc.ClientSupportServiceServicer)
     def __init__(self, controller: JobController, staging_location: str) -> None:
         self.controller = controller
         self.staging_location = staging_location
+        self.registry = controller.registry
 
     def GetClientDefaults(self, request: Any, context: grpc.ServicerContext) -> pb.GetClientDefaultsResponse:
         return pb.GetClientDefaultsResponse(staging_location=self.staging_location)
@@ -25,6 +26,11 @@ class ClientSupportServicer(ClientSupport_pb2_grpc.ClientSupportServiceServicer)
     def GetJobReport(self, request: Any, context: grpc.ServicerContext) -> pb.GetJobReportResponse:
         summary = self.controller.report(request.job_id)
         return pb.GetJobReportResponse(summary_json=json.dumps(summary, sort_keys=True) if summary else "")
+
+    def GetRegistryRevision(
+        self, request: Any, context: grpc.ServicerContext
+    ) -> pb.GetRegistryRevisionResponse:
+        return pb.GetRegistryRevisionResponse(revision=self.registry.revision())
 
 
 def register(servicer: ClientSupportServicer) -> Registration:

@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         from provender.server.metrics import serve_metrics
         from provender.server.runner import run_until_signal
 
-        serve_metrics(settings.metrics_port, tls=settings.server_tls() if settings.metrics_tls else None)
+        serve_metrics(
+            settings.metrics_port, settings.host, tls=settings.server_tls() if settings.metrics_tls else None
+        )
         running = start_core(settings)
     except ProvenderError as e:
         print(f"provender core: {e}", file=sys.stderr)

@@ -421,8 +421,11 @@ class LocalPlatform:
                 str(data),
                 "--save",
                 "60 1",
+                # every write on disk within a second (a snapshot a minute alone lost what a job had just written)
                 "--appendonly",
-                "no",
+                "yes",
+                "--appendfsync",
+                "everysec",
                 "--daemonize",
                 "no",
                 "--protected-mode",

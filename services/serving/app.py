@@ -67,12 +67,19 @@ class ServingSettings(TlsSettings, AuthSettings):
         0,
         flag="--metrics-port",
         env="METRICS_PORT",
-        help="serve Prometheus /metrics on this HTTP port; 0: off",
+        help="serve Prometheus /metrics on this HTTP port, on the --host address; 0: off",
     )
     spec_refresh_seconds: float = setting(
         10.0, flag="--spec-refresh-seconds", env="SPEC_REFRESH_SECONDS",
-        help="how often feature table specs are reloaded from Core",
+        help="how often every feature table spec is reloaded from Core (changes arrive sooner: --spec-poll-seconds)",
     )  # fmt: skip
+    spec_poll_seconds: float = setting(
+        0.5,
+        flag="--spec-poll-seconds",
+        env="SPEC_POLL_SECONDS",
+        help="how often Core's registry revision is read; a change reloads the specs at once (0: only the periodic "
+        "reload)",
+    )
     redis_timeout_ms: float = setting(
         500.0, flag="--redis-timeout-ms", env="REDIS_TIMEOUT_MS", help="longest wait for a Redis reply"
     )
@@ -133,7 +140,9 @@ def start_serving(
     token = TokenFile(settings.core_token_file) if settings.core_token_file else None
     core = CoreSpecSource(settings.core_url, credentials=core_credentials, token=token)
     source = spec_source if spec_source is not None else core
-    specs = SpecCache(source, refresh_seconds=settings.spec_refresh_seconds)
+    specs = SpecCache(
+        source, refresh_seconds=settings.spec_refresh_seconds, poll_seconds=settings.spec_poll_seconds
+    )
     metrics.watch_spec_cache(specs.age_seconds, specs.__len__)
     health_state: dict[str, RunningServer] = {}
 

@@ -8,6 +8,7 @@ mounted Secret is rotated).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -19,8 +20,13 @@ from provender.proto.feast.core import CoreService_pb2 as core_pb2
 from provender.proto.feast.core import CoreService_pb2_grpc as core_grpc
 from provender.proto.provender.core import Access_pb2 as access_pb2
 from provender.proto.provender.core import Access_pb2_grpc as access_grpc
+from provender.proto.provender.core import ClientSupport_pb2 as support_pb2
+from provender.proto.provender.core import ClientSupport_pb2_grpc as support_grpc
 from provender.server.access import Binding, Role
+from provender.server.runner import MAX_MESSAGE_BYTES
 from provender.serving.specs import ServingTable
+
+log = logging.getLogger(__name__)
 
 
 class TokenFile:
@@ -61,8 +67,16 @@ class CoreSpecSource:
         self._url = core_url
         self._token = token
         self._timeout = timeout_seconds
-        # Reconnect quickly once Core is back (gRPC's default backoff grows to two minutes).
-        options = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 2000)]
+        # Reconnect quickly once Core is back (gRPC's default backoff grows to two minutes); take listings as
+        # large as Core sends (gRPC's default is 4 MB: a project of many large tables would exceed it).
+        options = [
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 2000),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ]
+        self._last_listed: dict[
+            str, list[ServingTable]
+        ] = {}  # project -> its tables at the last good listing
         self._channel = (
             grpc.secure_channel(core_url, credentials, options=options)
             if credentials is not None
@@ -71,6 +85,8 @@ class CoreSpecSource:
         self._tls = credentials is not None
         self._stub = core_grpc.CoreServiceStub(self._channel)
         self._access = access_grpc.AccessServiceStub(self._channel)
+        self._support = support_grpc.ClientSupportServiceStub(self._channel)
+        self._has_revision = True
 
     def _call(self, method: grpc.UnaryUnaryMultiCallable, request: object) -> object:
         metadata = self._token.metadata() if self._token is not None else ()
@@ -83,18 +99,32 @@ class CoreSpecSource:
         self._channel.close()
 
     def list_tables(self) -> list[ServingTable]:
+        """Every table of every project. A project whose listing fails (while Core answers for the others) keeps
+        the tables of its last good listing, so that one bad project cannot stop Serving seeing the rest."""
         try:
-            projects = self._call(self._stub.ListProjects, core_pb2.ListProjectsRequest()).projects
-            out: list[ServingTable] = []
-            for project in projects:
-                request = core_pb2.ListFeatureTablesRequest(
-                    filter=core_pb2.ListFeatureTablesRequest.Filter(project=project)
-                )
-                tables = self._call(self._stub.ListFeatureTables, request).tables
-                out.extend(ServingTable.from_proto(project, t) for t in tables)
-            return out
+            projects = list(self._call(self._stub.ListProjects, core_pb2.ListProjectsRequest()).projects)
         except grpc.RpcError as e:
-            raise self._error("ListFeatureTables", e) from None
+            raise self._error("ListProjects", e) from None
+        out: list[ServingTable] = []
+        listed: dict[str, list[ServingTable]] = {}
+        for project in projects:
+            request = core_pb2.ListFeatureTablesRequest(
+                filter=core_pb2.ListFeatureTablesRequest.Filter(project=project)
+            )
+            try:
+                tables = self._call(self._stub.ListFeatureTables, request).tables
+                listed[project] = [ServingTable.from_proto(project, t) for t in tables]
+            except grpc.RpcError as e:
+                if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise self._error("ListFeatureTables", e) from None
+                log.warning(
+                    "cannot list the tables of one project; keeping its last listing",
+                    extra={"project": project, "code": e.code().name, "error": (e.details() or "")[:200]},
+                )
+                listed[project] = self._last_listed.get(project, [])
+            out.extend(listed[project])
+        self._last_listed = listed
+        return out
 
     def get_table(self, project: str, name: str) -> ServingTable | None:
         try:
@@ -106,6 +136,20 @@ class CoreSpecSource:
                 return None
             raise self._error("GetFeatureTable", e) from None
         return ServingTable.from_proto(project, response.table)
+
+    def revision(self) -> int | None:
+        """Core's registry revision; None from a Core without it (an older release: only periodic reloads)."""
+        if not self._has_revision:
+            return None
+        try:
+            return self._call(
+                self._support.GetRegistryRevision, support_pb2.GetRegistryRevisionRequest()
+            ).revision
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.UNIMPLEMENTED:
+                self._has_revision = False
+                return None
+            raise self._error("GetRegistryRevision", e) from None
 
     def list_access_bindings(self) -> list[Binding]:
         try:

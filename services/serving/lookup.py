@@ -18,6 +18,7 @@ from itertools import chain, repeat
 from typing import NamedTuple
 
 from provender.kernel.errors import InvalidArgument
+from provender.kernel.names import MAX_NAME_LENGTH, NAME_RULE, is_valid_name
 from provender.kernel.online.layout import (
     VALUE_TAG,
     KeyEncoder,
@@ -158,6 +159,8 @@ class OnlineLookup:
         return plan
 
     def _plan(self, project: str, refs: Sequence[tuple[str, str]]) -> _Plan:
+        if not is_valid_name(project):
+            raise InvalidArgument("project", project, f"{NAME_RULE}, at most {MAX_NAME_LENGTH} long")
         features: list[ResolvedFeature] = []
         seen: set[tuple[str, str]] = set()
         table_index: dict[str, int] = {}
@@ -171,6 +174,12 @@ class OnlineLookup:
                     f"features[{i}]",
                     f"{table}:{name}",
                     "a feature table name and a feature name, both non-empty",
+                )
+            if not (is_valid_name(table) and is_valid_name(name)):  # no table has it: no call to Core
+                raise InvalidArgument(
+                    f"features[{i}]",
+                    f"{table}:{name}",
+                    f"a feature table name and a feature name, each {NAME_RULE}, at most {MAX_NAME_LENGTH} long",
                 )
             if (table, name) in seen:
                 continue

@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = read(ServingSettings, args)
     configure_logging(settings.log_level)
     try:
-        serve_metrics(settings.metrics_port, tls=settings.server_tls() if settings.metrics_tls else None)
+        serve_metrics(
+            settings.metrics_port, settings.host, tls=settings.server_tls() if settings.metrics_tls else None
+        )
         app = start_serving(settings)
     except (ProvenderError, OSError) as e:
         print(f"provender serving: {e}", file=sys.stderr)

@@ -1,9 +1,14 @@
 """Feature table specs cached from Core, so that Core is never on the request path of a known table.
 
-A background thread reloads every table of every project every `refresh_seconds`. A table the cache does not
+A background thread reloads every table of every project every `refresh_seconds`, and sooner when the source has a
+revision (Core's registry revision, polled every `poll_seconds`) that changed: a new table, a changed max_age or a
+deleted table reaches lookups within about `poll_seconds` plus one reload. A table the cache does not
 know is looked up in Core once; if Core does not know it either, the miss itself is cached for
 `miss_ttl_seconds`, so a client asking again and again for a wrong name does not reach Core each time. The same
-holds for a feature missing from a known table (it may have been added since the last reload).
+holds for a feature missing from a known table (it may have been added since the last reload). Cached misses are
+answered without waiting for another lookup in progress, and at most `max_misses` are kept (the oldest go first):
+a flood of made-up names costs Core one call each and Serving a bounded amount of memory. Names that no table can
+have never get this far (provender.serving.lookup refuses them).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
@@ -35,6 +41,11 @@ class SpecSource(Protocol):
 
     def describe(self) -> str: ...
 
+    def revision(self) -> int | None:
+        """A number that changes whenever a table changes; None when the source has none (then only the periodic
+        reload sees changes)."""
+        ...
+
 
 def _listed(names: list[str], most: int = 20) -> str:
     """Names for a message: the first `most`, and how many more."""
@@ -49,13 +60,21 @@ class SpecCache:
         refresh_seconds: float = 10.0,
         miss_ttl_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_misses: int = 10_000,
+        poll_seconds: float = 0.0,
     ) -> None:
+        """`poll_seconds`: how often the source's revision is read (0: never; only the periodic reload)."""
         self._source = source
         self._refresh_seconds = refresh_seconds
         self._miss_ttl = refresh_seconds if miss_ttl_seconds is None else miss_ttl_seconds
         self._clock = clock
         self._tables: dict[Key, ServingTable] = {}
-        self._misses: dict[Key, float] = {}  # key -> when the cached miss expires
+        self._misses: OrderedDict[Key, float] = (
+            OrderedDict()
+        )  # key -> when the cached miss expires, oldest first
+        self._max_misses = max_misses
+        self._poll_seconds = poll_seconds
+        self._revision: int | None = None
         self._refetched: dict[Key, float] = {}  # key -> when a missing feature made us fetch it last
         self._lookup_lock = threading.Lock()
         self._refreshed_at: float | None = None
@@ -77,16 +96,37 @@ class SpecCache:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        while not self._stop.wait(self._refresh_seconds):
-            self._try_refresh()
+        polling = self._poll_seconds > 0 and getattr(self._source, "revision", None) is not None
+        wait = min(self._poll_seconds, self._refresh_seconds) if polling else self._refresh_seconds
+        last = self._clock()
+        while not self._stop.wait(wait):
+            revision = self._read_revision() if polling else None
+            changed = revision is not None and revision != self._revision
+            due = changed or self._clock() - last >= self._refresh_seconds
+            if due and self._try_refresh(revision):
+                last = self._clock()
 
-    def _try_refresh(self) -> None:
+    def _read_revision(self) -> int | None:
+        try:
+            return self._source.revision()
+        except Unavailable:
+            return None  # the periodic reload says why, if Core stays away
+        except Exception:
+            log.exception("error while reading the registry's revision")
+            return None
+
+    def _try_refresh(self, revision: int | None = None) -> bool:
         try:
             self.refresh()
         except Unavailable as e:
             log.warning("cannot reload feature table specs: %s", e)
+            return False
         except Exception:
             log.exception("error while reloading feature table specs")
+            return False
+        if revision is not None:
+            self._revision = revision  # read before the reload: a write after it is seen at the next poll
+        return True
 
     def refresh(self) -> None:
         """Reload every table now."""
@@ -141,6 +181,9 @@ class SpecCache:
 
     def _lookup(self, key: Key) -> ServingTable:
         project, name = key
+        until = self._misses.get(key)
+        if until is not None and until > self._clock():  # a known miss: no lock, no call
+            raise NotFound("feature table", name, project)
         with self._lookup_lock:
             spec = self._tables.get(key)
             if spec is not None:
@@ -153,6 +196,9 @@ class SpecCache:
                     self._misses.pop(key, None)
                     return spec
                 self._misses[key] = self._clock() + self._miss_ttl
+                self._misses.move_to_end(key)
+                while len(self._misses) > self._max_misses:
+                    self._misses.popitem(last=False)
         raise NotFound("feature table", name, project)
 
     def _fetch(self, key: Key) -> ServingTable | None:

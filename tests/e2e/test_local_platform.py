@@ -235,6 +235,23 @@ def test_local_up_quickstart_status_down(tmp_path):
         assert "FeatureTable driver_hourly" in html  # the table renders in the notebook
         last = outputs[max(outputs)][-1]["data"]["text/plain"]
         assert "PRESENT" in last and "NOT_FOUND" in last
+
+        # Redis killed right after the notebook's ingestion wrote: the append-only file (fsync every second)
+        # brings the rows back when `up` restarts it.
+        lookup = (
+            "online",
+            "get",
+            "--features",
+            "driver_hourly:conv_rate",
+            "--entity",
+            "driver_id=1001",
+            *flags,
+        )
+        stored = provender(*lookup)
+        assert stored.returncode == 0 and "PRESENT" in stored.stdout, stored.stdout + stored.stderr
+        os.kill(json.loads((home / "local.json").read_text())["pids"]["redis"], signal.SIGKILL)
+        assert provender("local", "up", "--dir", str(home), "--json").returncode == 0
+        assert provender(*lookup).stdout == stored.stdout
     finally:
         down = provender("local", "down", "--dir", str(home))
     assert down.returncode == 0 and "stopped=yes" in down.stdout

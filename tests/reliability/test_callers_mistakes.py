@@ -75,3 +75,40 @@ def test_long_names_are_not_echoed_whole(seeded, core_server):
             e.value.details()
         )
         assert len(e.value.details()) < 600, len(e.value.details())
+
+
+@pytest.mark.parametrize(
+    ("what", "field"),
+    [
+        ("a 20 MB entity description", "spec"),
+        ("40 MB of table labels", "table_spec"),
+        ("a 100 kB description", "spec.description"),
+        ("101 labels", "table_spec.labels"),
+        ("a 5,000-character label value", "table_spec.labels['k']"),
+    ],
+)
+def test_oversized_registry_values_are_refused_with_the_limit(core_stub, what, field):
+    """Issue 15: two tables with 40 MB of labels broke listing their project; Core stored a 20 MB description."""
+    if what == "a 20 MB entity description":
+        request = core_pb2.ApplyEntityRequest(spec=f.entity())
+        request.spec.description = "d" * 20_000_000
+        call = core_stub.ApplyEntity
+    elif what == "a 100 kB description":
+        request = core_pb2.ApplyEntityRequest(spec=f.entity())
+        request.spec.description = "d" * 100_000
+        call = core_stub.ApplyEntity
+    else:
+        core_stub.ApplyEntity(core_pb2.ApplyEntityRequest(spec=f.entity()))
+        labels = {
+            "40 MB of table labels": {f"k{i}": "v" * 4000 for i in range(10_000)},
+            "101 labels": {f"k{i}": "v" for i in range(101)},
+            "a 5,000-character label value": {"k": "v" * 5000},
+        }[what]
+        request = core_pb2.ApplyFeatureTableRequest(table_spec=f.table(**labels))
+        call = core_stub.ApplyFeatureTable
+    with pytest.raises(grpc.RpcError) as e:
+        call(request, timeout=30)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()[:300]
+    assert e.value.details().startswith(f"{field}: ") and "at most" in e.value.details(), e.value.details()[
+        :300
+    ]

@@ -4,6 +4,7 @@ must agree with it; and the statement itself against the rules as docs/protocol.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import pytest
@@ -218,3 +219,26 @@ def test_the_kernel_statement_reads_as_the_protocol_words_it() -> None:
     assert outside_max_age(NOW, NOW - 60 * SECOND - 1, 60 * SECOND)
     assert not outside_max_age(NOW, None, 0)
     assert outside_max_age(NOW, None, 3600 * SECOND)
+
+
+@pytest.mark.parametrize(
+    ("project", "ref", "field"),
+    [
+        ("default" * 40, ("t", "f"), "project"),
+        (PROJECT, ("t" * 256, "f"), "features[0]"),
+        (PROJECT, ("t", "f-x"), "features[0]"),
+    ],
+)
+def test_names_no_table_can_have_are_refused_without_asking_core(project, ref, field) -> None:
+    class Counting(Source):
+        asked = 0
+
+        def get_table(self, project: str, name: str) -> ServingTable | None:
+            Counting.asked += 1
+            return super().get_table(project, name)
+
+    specs = SpecCache(Counting())
+    lookup = OnlineLookup(specs, Store({}), now_ns=lambda: NOW)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match=rf"^{re.escape(field)}: .* at most 255 long"):
+        lookup.lookup(OnlineRequest(project, [ref], [EntityRow(entity_values(1, 0))]))
+    assert Counting.asked == 0

@@ -105,3 +105,50 @@ def test_age_is_negative_before_the_first_reload() -> None:
     cache.refresh()
     clock.now += 2.5
     assert cache.age_seconds() == 2.5
+
+
+def test_a_flood_of_unknown_names_costs_one_call_each_and_bounded_memory() -> None:
+    """Issue 15: 2,000 new long names a round raised Serving's memory by ~170 MB a round, never returned."""
+    clock = Clock()
+    source = InMemorySource()
+    cache = SpecCache(source, refresh_seconds=3600, miss_ttl_seconds=60, clock=clock, max_misses=1_000)
+    names = [f"t{i}_" + "x" * 200 for i in range(5_000)]
+    for name in names:
+        with pytest.raises(NotFound):
+            cache.table("default", name)
+    assert len(source.gets) == 5_000 and len(cache._misses) == 1_000  # the newest thousand are kept
+    for name in names[-1_000:]:  # asked again within the TTL: answered from the cache
+        with pytest.raises(NotFound):
+            cache.table("default", name)
+    assert len(source.gets) == 5_000
+    with pytest.raises(NotFound):  # an evicted one is asked once more
+        cache.table("default", names[0])
+    assert len(source.gets) == 5_001 and len(cache._misses) == 1_000
+
+
+def test_concurrent_lookups_of_one_unknown_name_cost_core_one_call() -> None:
+    import threading
+
+    class SlowSource(InMemorySource):
+        def get_table(self, project: str, name: str) -> ServingTable | None:
+            import time
+
+            time.sleep(0.05)
+            return super().get_table(project, name)
+
+    source = SlowSource()
+    cache = SpecCache(source, refresh_seconds=3600, miss_ttl_seconds=60)
+    errors: list[Exception] = []
+
+    def ask() -> None:
+        try:
+            cache.table("default", "ghost")
+        except NotFound as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=ask) for _ in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(errors) == 32 and source.gets == [("default", "ghost")]

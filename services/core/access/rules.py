@@ -78,6 +78,7 @@ _JOBS: dict[str, Rule] = {
 _CLIENT_SUPPORT: dict[str, Rule] = {
     "GetClientDefaults": Rule(),
     "GetJobReport": Rule(READER, job=_JOB_ID),
+    "GetRegistryRevision": Rule(),
 }
 _ACCESS: dict[str, Rule] = {
     "GrantAccess": Rule(ADMIN, lambda r: r.project, audit=lambda r: f"role {r.role} of {r.principal}"),

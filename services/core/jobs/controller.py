@@ -26,6 +26,7 @@ from provender.kernel.errors import (
 )
 from provender.kernel.jobs import args as job_args
 from provender.kernel.jobs.status import CANCELLED
+from provender.kernel.names import is_valid_name
 from provender.kernel.redis_url import without_credentials
 from provender.kernel.value_types import ValueType
 
@@ -140,11 +141,7 @@ class JobController:
         wanted: dict[str, list[str]] = {}
         for i, ref in enumerate(feature_refs):
             table, sep, feature = ref.partition(":")
-            if (
-                not sep
-                or not validation.NAME_PATTERN.match(table)
-                or not validation.NAME_PATTERN.match(feature)
-            ):
+            if not sep or not is_valid_name(table) or not is_valid_name(feature):
                 raise InvalidArgument(f"feature_refs[{i}]", ref, 'a reference "table:feature"')
             if feature not in wanted.setdefault(table, []):
                 wanted[table].append(feature)

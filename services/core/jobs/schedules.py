@@ -26,11 +26,31 @@ def next_run(cron: str, after: datetime) -> datetime:
     return croniter(cron, after).get_next(datetime)
 
 
+def shortest_interval(cron: str, after: datetime, runs: int = 24) -> float:
+    """The shortest time in seconds between two of the schedule's next `runs` runs."""
+    times = croniter(cron, after)
+    previous = times.get_next(datetime)
+    shortest = float("inf")
+    for _ in range(runs - 1):
+        current = times.get_next(datetime)
+        shortest = min(shortest, (current - previous).total_seconds())
+        previous = current
+    return shortest
+
+
 class Schedules:
-    def __init__(self, db: Database, controller: JobController, metrics: CoreMetrics | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        controller: JobController,
+        metrics: CoreMetrics | None = None,
+        min_interval_seconds: float = 60.0,
+    ) -> None:
+        """`min_interval_seconds`: schedules that would start ingestions more often are refused."""
         self.db = db
         self.controller = controller
         self.metrics = metrics
+        self.min_interval_seconds = min_interval_seconds
 
     def schedule(self, project: str, table_name: str, timespan_days: int, cron: str) -> datetime:
         """Create or replace the schedule of a table; returns its next run time."""
@@ -41,6 +61,14 @@ class Schedules:
         if not cron or not croniter.is_valid(cron):
             raise InvalidArgument("cron_schedule", cron, 'a cron expression such as "0 * * * *" (hourly)')
         now = datetime.now(UTC)
+        interval = shortest_interval(cron, now)
+        if interval < self.min_interval_seconds:
+            raise InvalidArgument(
+                "cron_schedule",
+                cron,
+                f"a schedule that starts an ingestion at most every {self.min_interval_seconds:g} s (Core's "
+                f"--schedule-min-interval-seconds); this one starts one every {interval:g} s",
+            )
         upcoming = next_run(cron, now)
         values = {
             "project": project,

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -62,6 +62,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _advance_revision(s: Session) -> None:
+    """Every write that changes what Serving serves (tables, archived projects) advances the registry's
+    revision, in its own transaction (a write rolled back leaves a gap: a reload for nothing, never a miss)."""
+    s.execute(text("SELECT nextval('registry_revision')"))
+
+
 class Registry:
     def __init__(self, db: Database, kafka_bootstrap_servers: str = "") -> None:
         self.db = db
@@ -95,6 +101,7 @@ class Registry:
             if row.archived:
                 raise FailedPrecondition(f"project {name!r} is already archived")
             row.archived = True
+            _advance_revision(s)
 
     def list_projects(self) -> list[str]:
         with self.db.transaction() as s:
@@ -211,6 +218,7 @@ class Registry:
                 row.hash = new_hash
                 row.revision += 1
                 row.updated_at = now
+            _advance_revision(s)
             return self._table(row, spec)
 
     def get_feature_table(self, project: str, name: str) -> StoredTable:
@@ -245,6 +253,13 @@ class Registry:
             ).first()
             if deleted is None:
                 raise NotFound("feature table", name, project)
+            _advance_revision(s)
+
+    def revision(self) -> int:
+        """The registry's revision: it changes with every write to tables and projects (0: none yet)."""
+        with self.db.transaction() as s:
+            last, called = s.execute(text("SELECT last_value, is_called FROM registry_revision")).one()
+            return int(last) if called else 0
 
     def list_features(
         self, project: str, entities: list[str], labels: Mapping[str, str]

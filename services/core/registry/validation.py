@@ -7,21 +7,16 @@ registry.service.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from google.protobuf.message import Message
 
-from provender.kernel.errors import InvalidArgument
+from provender.kernel.errors import InvalidArgument, shown
+from provender.kernel.names import MAX_NAME_LENGTH, NAME_RULE, is_valid_name
 from provender.kernel.timestamps import MAX_DURATION_SECONDS
 from provender.kernel.value_types import VALID_NAMES, VALID_TYPES, ValueType
 from provender.proto.feast.core import DataSource_pb2, Entity_pb2, Feature_pb2, FeatureTable_pb2
 
-NAME_PATTERN = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-NAME_RULE = (
-    "a name matching ^[a-zA-Z_][a-zA-Z0-9_]*$ (letters, digits, underscores; not starting with a digit)"
-)
-MAX_NAME_LENGTH = 255
 RESERVED_FEATURE_NAMES = frozenset({"created_timestamp", "event_timestamp"})
 DEFAULT_PROJECT = "default"
 
@@ -33,25 +28,42 @@ STREAM_SOURCE_OPTIONS = {
 }
 
 
+# Bounds of what one spec may hold, so that one table cannot break listing its project or Serving's reloads.
+MAX_SPEC_BYTES = 1 << 20  # a whole entity or feature table spec, serialized
+MAX_TEXT_LENGTH = 64 * 1024  # any one string (a description, a URL, a query)
+MAX_LABELS = 100  # labels of one object
+MAX_LABEL_KEY_LENGTH, MAX_LABEL_VALUE_LENGTH = 255, 4096
+
+
+def check_size(field: str, message: Message) -> None:
+    size = message.ByteSize()
+    if size > MAX_SPEC_BYTES:
+        raise InvalidArgument(field, f"{size} bytes", f"a spec of at most {MAX_SPEC_BYTES} bytes serialized")
+
+
+def _check_string(field: str, text: str) -> None:
+    if "\x00" in text:
+        raise InvalidArgument(field, text, "text without NUL characters")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise InvalidArgument(
+            field, f"{len(text)} characters", f"text of at most {MAX_TEXT_LENGTH} characters"
+        )
+
+
 def check_text(field: str, message: Message) -> None:
-    """No string anywhere in `message` may hold a NUL character (PostgreSQL cannot store one)."""
+    """No string anywhere in `message` may hold a NUL character (PostgreSQL cannot store one) or be longer than
+    MAX_TEXT_LENGTH."""
     for descriptor, value in message.ListFields():
         path = f"{field}.{descriptor.name}"
         if descriptor.type == descriptor.TYPE_STRING:
             items = value if descriptor.is_repeated else [value]
             for i, item in enumerate(items):
-                if "\x00" in item:
-                    raise InvalidArgument(
-                        path if not descriptor.is_repeated else f"{path}[{i}]",
-                        item,
-                        "text without NUL characters",
-                    )
+                _check_string(path if not descriptor.is_repeated else f"{path}[{i}]", item)
         elif descriptor.type == descriptor.TYPE_MESSAGE:
             if descriptor.message_type.GetOptions().map_entry:
                 for key, item in value.items():
                     for text in (key, item if isinstance(item, str) else ""):
-                        if "\x00" in text:
-                            raise InvalidArgument(f"{path}[{key!r}]", text, "text without NUL characters")
+                        _check_string(f"{path}[{shown(key)}]", text)
                     if isinstance(item, Message):
                         check_text(f"{path}[{key!r}]", item)
             elif descriptor.is_repeated:
@@ -62,7 +74,7 @@ def check_text(field: str, message: Message) -> None:
 
 
 def check_name(field: str, value: str) -> str:
-    if not value or len(value) > MAX_NAME_LENGTH or not NAME_PATTERN.match(value):
+    if not is_valid_name(value):
         raise InvalidArgument(field, value, NAME_RULE + f", at most {MAX_NAME_LENGTH} characters")
     return value
 
@@ -73,9 +85,19 @@ def project_name(value: str, field: str = "project") -> str:
 
 
 def check_labels(field: str, labels: Mapping[str, str]) -> None:
-    for key in labels:
-        if not key.strip():
-            raise InvalidArgument(f"{field} key", key, "a non-empty label key")
+    if len(labels) > MAX_LABELS:
+        raise InvalidArgument(field, f"{len(labels)} labels", f"at most {MAX_LABELS} labels")
+    for key, value in labels.items():
+        if not key.strip() or len(key) > MAX_LABEL_KEY_LENGTH:
+            raise InvalidArgument(
+                f"{field} key", key, f"a non-empty label key of at most {MAX_LABEL_KEY_LENGTH} characters"
+            )
+        if len(value) > MAX_LABEL_VALUE_LENGTH:
+            raise InvalidArgument(
+                f"{field}[{shown(key)}]",
+                f"{len(value)} characters",
+                f"a label value of at most {MAX_LABEL_VALUE_LENGTH} characters",
+            )
 
 
 def check_value_type(field: str, value_type: int) -> ValueType:
@@ -87,6 +109,7 @@ def check_value_type(field: str, value_type: int) -> ValueType:
 
 def validate_entity(spec: Entity_pb2.EntitySpecV2) -> None:
     check_name("spec.name", spec.name)
+    check_size("spec", spec)
     check_text("spec", spec)
     check_value_type("spec.value_type", spec.value_type)
     check_labels("spec.labels", spec.labels)
@@ -163,6 +186,7 @@ def validate_source(
 
 def validate_feature_table(spec: FeatureTable_pb2.FeatureTableSpec, kafka_default: str = "") -> None:
     check_name("table_spec.name", spec.name)
+    check_size("table_spec", spec)
     check_text("table_spec", spec)
     if not spec.entities:
         raise InvalidArgument("table_spec.entities", [], "at least one entity name")

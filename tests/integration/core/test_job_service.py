@@ -269,6 +269,17 @@ def test_schedules_survive_restart_and_start_jobs(jobs_env):
             )
         )
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "cron_schedule" in bad.value.details()
+    for too_often, every in (("* * * * * *", "1 s"), ("* * * * * */20", "20 s")):
+        with pytest.raises(grpc.RpcError) as bad:  # a sixth field: seconds; the default minimum is a minute
+            jobs.ScheduleOfflineToOnlineIngestionJob(
+                pb.ScheduleOfflineToOnlineIngestionJobRequest(
+                    table_name="driver_hourly", ingestion_timespan=1, cron_schedule=too_often
+                )
+            )
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT, too_often
+        assert (
+            f"starts one every {every}" in bad.value.details() and "at most every 60 s" in bad.value.details()
+        )
     jobs.ScheduleOfflineToOnlineIngestionJob(
         pb.ScheduleOfflineToOnlineIngestionJobRequest(
             table_name="driver_hourly", ingestion_timespan=2, cron_schedule="0 * * * *"

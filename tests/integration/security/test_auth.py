@@ -65,6 +65,7 @@ OPEN_TO_ANY_CALLER = {
     "ListProjects",
     "ListJobs",
     "GetClientDefaults",
+    "GetRegistryRevision",
     "WhoAmI",
     "GetFeastServingInfo",
 }

@@ -11,6 +11,7 @@ import time
 import urllib.request
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from provender.kernel.value_types import ValueType
@@ -65,6 +66,9 @@ def test_process_serves_exports_metrics_and_stops_on_sigterm(
                      "provender_serving_features_bucket", "provender_serving_spec_cache_age_seconds",
                      "provender_serving_redis_up 1.0"):  # fmt: skip
             assert name in metrics, name
+        # --host 127.0.0.1 holds for /metrics too: another local address is refused.
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.2:{metrics_port}/metrics", timeout=5)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
     finally:

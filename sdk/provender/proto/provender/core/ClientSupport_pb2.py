@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"provender/core/ClientSupport.proto\x12\x0eprovender.core\"\x1a\n\x18GetClientDefaultsRequest\"5\n\x19GetClientDefaultsResponse\x12\x18\n\x10staging_location\x18\x01 \x01(\t\"%\n\x13GetJobReportRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\",\n\x14GetJobReportResponse\x12\x14\n\x0csummary_json\x18\x01 \x01(\t2\xdb\x01\n\x14\x43lientSupportService\x12h\n\x11GetClientDefaults\x12(.provender.core.GetClientDefaultsRequest\x1a).provender.core.GetClientDefaultsResponse\x12Y\n\x0cGetJobReport\x12#.provender.core.GetJobReportRequest\x1a$.provender.core.GetJobReportResponseB`\n\x14provender.proto.coreB\x12\x43lientSupportProtoZ4github.com/provender/provender/protos/provender/coreb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"provender/core/ClientSupport.proto\x12\x0eprovender.core\"\x1a\n\x18GetClientDefaultsRequest\"5\n\x19GetClientDefaultsResponse\x12\x18\n\x10staging_location\x18\x01 \x01(\t\"%\n\x13GetJobReportRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\",\n\x14GetJobReportResponse\x12\x14\n\x0csummary_json\x18\x01 \x01(\t\"\x1c\n\x1aGetRegistryRevisionRequest\"/\n\x1bGetRegistryRevisionResponse\x12\x10\n\x08revision\x18\x01 \x01(\x03\x32\xcb\x02\n\x14\x43lientSupportService\x12h\n\x11GetClientDefaults\x12(.provender.core.GetClientDefaultsRequest\x1a).provender.core.GetClientDefaultsResponse\x12Y\n\x0cGetJobReport\x12#.provender.core.GetJobReportRequest\x1a$.provender.core.GetJobReportResponse\x12n\n\x13GetRegistryRevision\x12*.provender.core.GetRegistryRevisionRequest\x1a+.provender.core.GetRegistryRevisionResponseB`\n\x14provender.proto.coreB\x12\x43lientSupportProtoZ4github.com/provender/provender/protos/provender/coreb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,6 +41,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETJOBREPORTREQUEST']._serialized_end=174
   _globals['_GETJOBREPORTRESPONSE']._serialized_start=176
   _globals['_GETJOBREPORTRESPONSE']._serialized_end=220
-  _globals['_CLIENTSUPPORTSERVICE']._serialized_start=223
-  _globals['_CLIENTSUPPORTSERVICE']._serialized_end=442
+  _globals['_GETREGISTRYREVISIONREQUEST']._serialized_start=222
+  _globals['_GETREGISTRYREVISIONREQUEST']._serialized_end=250
+  _globals['_GETREGISTRYREVISIONRESPONSE']._serialized_start=252
+  _globals['_GETREGISTRYREVISIONRESPONSE']._serialized_end=299
+  _globals['_CLIENTSUPPORTSERVICE']._serialized_start=302
+  _globals['_CLIENTSUPPORTSERVICE']._serialized_end=633
 # @@protoc_insertion_point(module_scope)

@@ -26,3 +26,13 @@ class GetJobReportResponse(_message.Message):
     SUMMARY_JSON_FIELD_NUMBER: _ClassVar[int]
     summary_json: str
     def __init__(self, summary_json: _Optional[str] = ...) -> None: ...
+
+class GetRegistryRevisionRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetRegistryRevisionResponse(_message.Message):
+    __slots__ = ("revision",)
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    def __init__(self, revision: _Optional[int] = ...) -> None: ...

@@ -45,6 +45,11 @@ class ClientSupportServiceStub:
                 request_serializer=provender_dot_core_dot_ClientSupport__pb2.GetJobReportRequest.SerializeToString,
                 response_deserializer=provender_dot_core_dot_ClientSupport__pb2.GetJobReportResponse.FromString,
                 _registered_method=True)
+        self.GetRegistryRevision = channel.unary_unary(
+                '/provender.core.ClientSupportService/GetRegistryRevision',
+                request_serializer=provender_dot_core_dot_ClientSupport__pb2.GetRegistryRevisionRequest.SerializeToString,
+                response_deserializer=provender_dot_core_dot_ClientSupport__pb2.GetRegistryRevisionResponse.FromString,
+                _registered_method=True)
 
 
 class ClientSupportServiceServicer:
@@ -66,6 +71,14 @@ class ClientSupportServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRegistryRevision(self, request, context):
+        """The registry's revision: a number that changes with every write to feature tables and projects. Serving polls
+        it (a cheap read) and reloads its specs as soon as it changes, instead of waiting for its periodic reload.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClientSupportServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +91,11 @@ def add_ClientSupportServiceServicer_to_server(servicer, server):
                     servicer.GetJobReport,
                     request_deserializer=provender_dot_core_dot_ClientSupport__pb2.GetJobReportRequest.FromString,
                     response_serializer=provender_dot_core_dot_ClientSupport__pb2.GetJobReportResponse.SerializeToString,
+            ),
+            'GetRegistryRevision': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRegistryRevision,
+                    request_deserializer=provender_dot_core_dot_ClientSupport__pb2.GetRegistryRevisionRequest.FromString,
+                    response_serializer=provender_dot_core_dot_ClientSupport__pb2.GetRegistryRevisionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +152,33 @@ class ClientSupportService:
             '/provender.core.ClientSupportService/GetJobReport',
             provender_dot_core_dot_ClientSupport__pb2.GetJobReportRequest.SerializeToString,
             provender_dot_core_dot_ClientSupport__pb2.GetJobReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRegistryRevision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/provender.core.ClientSupportService/GetRegistryRevision',
+            provender_dot_core_dot_ClientSupport__pb2.GetRegistryRevisionRequest.SerializeToString,
+            provender_dot_core_dot_ClientSupport__pb2.GetRegistryRevisionResponse.FromString,
             options,
             channel_credentials,
             insecure,
