@@ -248,7 +248,8 @@ def test_local_up_quickstart_status_down(tmp_path):
             *flags,
         )
         stored = provender(*lookup)
-        assert stored.returncode == 0 and "PRESENT" in stored.stdout, stored.stdout + stored.stderr
+        assert stored.returncode == 0 and "1001" in stored.stdout, stored.stdout + stored.stderr
+        assert "None" not in stored.stdout  # a value, not NOT_FOUND
         os.kill(json.loads((home / "local.json").read_text())["pids"]["redis"], signal.SIGKILL)
         assert provender("local", "up", "--dir", str(home), "--json").returncode == 0
         assert provender(*lookup).stdout == stored.stdout
