@@ -25,6 +25,7 @@ class ErrorCode(enum.Enum):
     PERMISSION_DENIED = "PERMISSION_DENIED"
     UNIMPLEMENTED = "UNIMPLEMENTED"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     INTERNAL = "INTERNAL"
 
 
@@ -128,6 +129,12 @@ class DeadlineExceeded(ProvenderError):
     code = ErrorCode.DEADLINE_EXCEEDED
 
 
+class ResourceExhausted(ProvenderError):
+    """The request is valid but needs more than the server gives one call (its answer would be too large)."""
+
+    code = ErrorCode.RESOURCE_EXHAUSTED
+
+
 class Internal(ProvenderError):
     """A fault of ours, not of the request; the message says what failed, never with a stack trace."""
 
@@ -147,6 +154,7 @@ _BY_CODE: dict[ErrorCode, type[ProvenderError]] = {
         Unauthenticated,
         PermissionDenied,
         DeadlineExceeded,
+        ResourceExhausted,
         Internal,
     )
 }

@@ -11,7 +11,7 @@ from provender.kernel import __version__
 from provender.kernel.redis_url import parse_redis_url
 from provender.server.authn import AuthSettings
 from provender.server.metrics import RpcMetrics
-from provender.server.runner import RunningServer, start_server
+from provender.server.runner import FrontDoorSettings, RunningServer, start_server
 from provender.server.settings import setting
 from provender.server.tls import TlsSettings, channel_credentials
 from provender.serving.access import ServingAccess
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class ServingSettings(TlsSettings, AuthSettings):
+class ServingSettings(TlsSettings, AuthSettings, FrontDoorSettings):
     """Every setting of Serving, declared once: the field is the flag, the PROVENDER_* variable and the help."""
 
     redis_url: str = setting(
@@ -172,6 +172,7 @@ def start_serving(
         tls=tls,
         authenticator=authenticator,
         access=access,
+        limits=settings.front_door(),
     )
     health_state["server"] = running
     metrics.redis_up.set(1)
