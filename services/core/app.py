@@ -12,6 +12,7 @@ from provender.core.access.bindings import AccessBindings
 from provender.core.access.rules import CoreAccess
 from provender.core.jobs.background import BackgroundLoop
 from provender.core.jobs.controller import JobController, JobSettings
+from provender.core.jobs.leader import Leadership
 from provender.core.jobs.schedules import Schedules
 from provender.core.jobs.store import JobStore
 from provender.core.jobs.streams import StreamControl
@@ -234,6 +235,15 @@ class CoreSettings(TlsSettings, AuthSettings):
         group="jobs",
         help="how often job records are reconciled with the launcher",
     )
+    leader_timeout_seconds: float = setting(
+        10.0,
+        flag="--leader-timeout-seconds",
+        env="LEADER_TIMEOUT_SECONDS",
+        group="jobs",
+        help="the leading replica (the one running reconcile, schedules and stream control) loses the lead when its "
+        "Postgres session stays silent this long (a hung or cut-off process); another replica then takes over "
+        "within about this time plus a second (within a second when the leader exits)",
+    )
 
 
 _METRICS: RpcMetrics | None = None
@@ -334,20 +344,37 @@ def start_core(settings: CoreSettings) -> RunningServer:
         )
     if streams is not None and not streams.enabled():
         log.info("stream control is on, but Core has no --redis-url to stream into: no stream jobs")
+    leadership = Leadership.for_database(engine.url, timeout_seconds=settings.leader_timeout_seconds)
+    leadership.add_listener(metrics.leadership_changed)
     background = BackgroundLoop(
-        controller, schedules, interval=settings.reconcile_seconds, streams=streams
-    ).start()
-    running.on_stop.insert(0, background.stop)
+        controller,
+        schedules,
+        interval=settings.reconcile_seconds,
+        streams=streams,
+        leading=leadership.leading,
+    )
+
+    def tick_when_gained(leading: bool) -> None:
+        if leading:
+            background.wake()
+
+    leadership.add_listener(tick_when_gained)
+    leadership.start()
+    background.start()
+    # Background work stops first, then the lock is freed (another replica takes over at once).
+    running.on_stop[0:0] = [background.stop, leadership.stop]
     running.on_stop.append(metrics.state.attach(db))
     running.on_stop.append(engine.dispose)
     running.controller = controller  # type: ignore[attr-defined]
     running.schedules = schedules  # type: ignore[attr-defined]
+    running.leadership = leadership  # type: ignore[attr-defined]
     log.info(
         "core listening",
         extra={
             "port": running.port,
             "spark_launcher": settings.spark_launcher,
             "authentication": "on" if authenticator is not None else "off",
+            "leader": leadership.is_leader,
         },
     )
     return running

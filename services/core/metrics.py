@@ -2,7 +2,7 @@
 
 Two kinds:
 - counters recorded as things happen: job submissions, job failures (counted once, when a job record turns
-  ERROR), schedule runs;
+  ERROR), schedule runs; and whether this replica leads (`provender_core_leader`, jobs/leader.py);
 - gauges read from Postgres when Prometheus scrapes (`CoreStateCollector`): registry object counts, job records
   by project, table, type and status, the last time each kind of job of a table finished, each table's max_age
   (so that alert rules can compare freshness with it) and the schedules. One grouped query per kind of object;
@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import text
@@ -74,6 +74,12 @@ class CoreMetrics:
             ("project", "feature_table", "result"),
             registry=registry,
         )
+        self.leader = Gauge(
+            "provender_core_leader",
+            "1 on the Core replica that leads (runs the reconcile loop, the schedules and stream control), "
+            "0 on the others; the replicas' sum is 1 when all is well.",
+            registry=registry,
+        )
         self.state = CoreStateCollector(min_interval=min_interval)
         if registry is not None:
             registry.register(self.state)
@@ -91,6 +97,9 @@ class CoreMetrics:
 
     def schedule_ran(self, project: str, table_name: str, started: bool) -> None:
         self.schedule_runs.labels(project, table_name, "started" if started else "error").inc()
+
+    def leadership_changed(self, leading: bool) -> None:
+        self.leader.set(1 if leading else 0)
 
 
 def _seconds(value: object) -> float:
