@@ -265,7 +265,7 @@ def test_values_schema_accepts_the_defaults_and_rejects_wrong_values() -> None:
         ({"spark": {"sparkConf": {"spark.executor.instances": 3}}}, "/spark/sparkConf"),
         ({"spark": {"executor": {"memory": "2 GB"}}}, "/spark/executor/memory"),
         ({"securityContext": {"runAsNonRoot": False}}, "/securityContext/runAsNonRoot"),
-        ({"core": {"replicaCount": 2}}, "/core/replicaCount"),
+        ({"core": {"replicaCount": -1}}, "/core/replicaCount"),
         ({"kafka": {"bootstrapServers": "kafka://broker:9092"}}, "/kafka/bootstrapServers"),
         # An OIDC issuer needs the audience of Provender's tokens.
         ({"auth": {"oidc": {"issuer": "https://login.example.com/realms/ml"}}}, "/auth/oidc"),
@@ -744,9 +744,10 @@ def test_disruption_budgets_and_autoscaling_target_the_right_pods() -> None:
     no_hpa = c.manifests({"serving": {"autoscaling": {"enabled": False}, "replicaCount": 3}})
     assert c.find(no_hpa, "HorizontalPodAutoscaler") == []
     assert c.one(no_hpa, "Deployment", "provender-serving")["spec"]["replicas"] == 3
-    # Core: one at a time (reconcile loop and schedules), replaced rather than rolled.
+    # Core: two replicas, rolled (one elected leader runs the background loops; tests/unit/test_helm_core_replicas.py).
     core = c.one(docs, "Deployment", "provender-core")
-    assert core["spec"]["replicas"] == 1 and core["spec"]["strategy"]["type"] == "Recreate"
+    assert core["spec"]["replicas"] == 2 and core["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert c.one(docs, "PodDisruptionBudget", "provender-core")["spec"]["minAvailable"] == 1
 
 
 def test_bundled_databases_keep_their_data_on_volumes() -> None:
