@@ -11,12 +11,13 @@ from provender.kernel import __version__
 from provender.kernel.redis_url import parse_redis_url
 from provender.server.authn import AuthSettings
 from provender.server.metrics import RpcMetrics
-from provender.server.runner import FrontDoorSettings, RunningServer, start_server
+from provender.server.runner import MAX_MESSAGE_BYTES, FrontDoorSettings, RunningServer, start_server
 from provender.server.settings import setting
 from provender.server.tls import TlsSettings, channel_credentials
 from provender.serving.access import ServingAccess
 from provender.serving.core_source import CoreSpecSource, TokenFile
 from provender.serving.health import RedisHealth
+from provender.serving.limits import RequestLimits
 from provender.serving.lookup import OnlineLookup
 from provender.serving.metrics import ServingMetrics
 from provender.serving.redis_store import RedisStore
@@ -91,6 +92,27 @@ class ServingSettings(TlsSettings, AuthSettings, FrontDoorSettings):
         help="how often the access bindings are copied from Core (a grant or revoke reaches lookups within this)",
     )
     max_workers: int = setting(16, flag="--workers", env="SERVING_WORKERS", help="gRPC worker threads")
+    max_values_per_request: int = setting(
+        500_000,
+        flag="--max-values-per-request",
+        env="MAX_VALUES_PER_REQUEST",
+        group="limits",
+        help="entity rows x features one lookup may ask for; larger requests are refused with the batch size to use",
+    )
+    large_request_values: int = setting(
+        10_000,
+        flag="--large-request-values",
+        env="LARGE_REQUEST_VALUES",
+        group="limits",
+        help="a lookup of more values than this is large: only --large-request-slots of them are worked on at once",
+    )
+    large_request_slots: int = setting(
+        2,
+        flag="--large-request-slots",
+        env="LARGE_REQUEST_SLOTS",
+        group="limits",
+        help="large lookups worked on at once (the other workers stay free for small ones)",
+    )
     log_level: str = setting(
         "INFO", flag="--log-level", env="LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR"
     )
@@ -158,10 +180,16 @@ def start_serving(
         if authenticator is not None
         else None
     )
+    limits = RequestLimits(
+        settings.max_values_per_request,
+        MAX_MESSAGE_BYTES,
+        large_values=settings.large_request_values,
+        large_slots=settings.large_request_slots,
+    )
     servicer = (
-        ServingServicer(lookup, version=__version__, require_reader=access.require_reader)
+        ServingServicer(lookup, __version__, limits, require_reader=access.require_reader)
         if access is not None
-        else ServingServicer(lookup, version=__version__)
+        else ServingServicer(lookup, __version__, limits)
     )
     running = start_server(
         [serving_registration(servicer), columnar_registration(servicer)],

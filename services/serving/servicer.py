@@ -18,8 +18,9 @@ from provender.kernel.errors import InvalidArgument
 from provender.kernel.value_types import VALUE_FIELD, to_value, value_type_of
 from provender.proto.feast.serving import ServingService_pb2 as serving_pb2
 from provender.proto.provender.serving import ColumnarServing_pb2 as columnar_pb2
+from provender.serving.limits import RequestLimits
 from provender.serving.lookup import EntityRow, OnlineLookup, OnlineRequest
-from provender.serving.response_wire import columnar_response, online_response
+from provender.serving.response_wire import columnar_response, estimated_size, online_response
 
 M = TypeVar("M", bound=Message)
 
@@ -41,11 +42,17 @@ def _anyone(project: str) -> None:
 
 class ServingServicer:
     def __init__(
-        self, lookup: OnlineLookup, version: str, require_reader: Callable[[str], None] = _anyone
+        self,
+        lookup: OnlineLookup,
+        version: str,
+        limits: RequestLimits,
+        require_reader: Callable[[str], None] = _anyone,
     ) -> None:
-        """`require_reader(project)`: raises unless the caller may read the project (authentication on)."""
+        """`limits`: how much one lookup may ask; `require_reader(project)`: raises unless the caller may read the
+        project (authentication on)."""
         self._lookup = lookup
         self._version = version
+        self._limits = limits
         self._require_reader = require_reader
 
     def GetFeastServingInfo(
@@ -59,25 +66,30 @@ class ServingServicer:
     def GetOnlineFeaturesV2(self, data: bytes, context: grpc.ServicerContext) -> bytes:
         request = _parse(serving_pb2.GetOnlineFeaturesRequestV2, data)
         self._require_reader(request.project)
-        rows = [
-            EntityRow(
-                {name: fields[name].SerializeToString() for name in fields},
-                _timestamp_ns(row.timestamp) if row.HasField("timestamp") else 0,
-            )
-            for row in request.entity_rows
-            for fields in (row.fields,)  # iterating a map's keys is faster than its items()
-        ]
-        features = [(f.feature_table, f.name) for f in request.features]
-        result = self._lookup.lookup(OnlineRequest(request.project, features, rows), api="feast")
-        return online_response(result)
+        with self._limits.admit(len(request.entity_rows), len(request.features), "entity_rows"):
+            rows = [
+                EntityRow(
+                    {name: fields[name].SerializeToString() for name in fields},
+                    _timestamp_ns(row.timestamp) if row.HasField("timestamp") else 0,
+                )
+                for row in request.entity_rows
+                for fields in (row.fields,)  # iterating a map's keys is faster than its items()
+            ]
+            features = [(f.feature_table, f.name) for f in request.features]
+            result = self._lookup.lookup(OnlineRequest(request.project, features, rows), api="feast")
+            self._limits.check_response(estimated_size(result), len(rows))
+            return online_response(result)
 
     def GetOnlineFeaturesColumnar(self, data: bytes, context: grpc.ServicerContext) -> bytes:
         request = _parse(columnar_pb2.GetOnlineFeaturesColumnarRequest, data)
         self._require_reader(request.project)
-        rows = _rows_of_columns(request)
-        features = [(f.feature_table, f.name) for f in request.features]
-        result = self._lookup.lookup(OnlineRequest(request.project, features, rows), api="columnar")
-        return columnar_response(result)
+        n_rows = _column_length(request)
+        with self._limits.admit(n_rows, len(request.features), "entities[0].values"):
+            rows = _rows_of_columns(request)
+            features = [(f.feature_table, f.name) for f in request.features]
+            result = self._lookup.lookup(OnlineRequest(request.project, features, rows), api="columnar")
+            self._limits.check_response(estimated_size(result), len(rows))
+            return columnar_response(result)
 
 
 def _parse(message_class: type[M], data: bytes) -> M:
@@ -88,6 +100,15 @@ def _parse(message_class: type[M], data: bytes) -> M:
         raise InvalidArgument(
             "request", f"{len(data)} bytes", f"a serialized {message_class.DESCRIPTOR.full_name}"
         ) from None
+
+
+def _column_length(request: columnar_pb2.GetOnlineFeaturesColumnarRequest) -> int:
+    """The rows a columnar request asks for, before it is decoded (its first column's length)."""
+    if not request.entities:
+        return 0
+    values = request.entities[0].values
+    kind = values.WhichOneof("val")
+    return len(getattr(values, kind).val) if kind and kind.endswith("_list_val") else 0
 
 
 def _rows_of_columns(request: columnar_pb2.GetOnlineFeaturesColumnarRequest) -> list[EntityRow]:
