@@ -22,7 +22,7 @@ from provender.core.registry.database import Database, make_engine, migrate
 from provender.core.registry.service import Registry
 from provender.server.authn import AuthSettings
 from provender.server.metrics import RpcMetrics
-from provender.server.runner import RunningServer, start_server
+from provender.server.runner import FrontDoorSettings, RunningServer, start_server
 from provender.server.settings import setting
 from provender.server.tls import TlsSettings
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class CoreSettings(TlsSettings, AuthSettings):
+class CoreSettings(TlsSettings, AuthSettings, FrontDoorSettings):
     """Every setting of Core, declared once: the field is the flag, the PROVENDER_* variable and the help."""
 
     postgres_url: str = setting(
@@ -313,6 +313,7 @@ def start_core(settings: CoreSettings) -> RunningServer:
         "audit": access.audited(),
         "authenticator": authenticator,
         "access": access if authenticator is not None else None,
+        "limits": settings.front_door(),
     }
     jobs = job_servicer.register(controller, schedules, access.readable)
     running = start_server(
