@@ -33,6 +33,7 @@ import jwt
 
 from provender.kernel.errors import InvalidArgument, Unauthenticated
 from provender.kernel.service_tokens import LINE, hash_token
+from provender.server.inline import before_blocking
 from provender.server.principal import Principal
 from provender.server.settings import setting
 
@@ -311,6 +312,7 @@ class Authenticator:
             if cached is not None and cached[1] > now:
                 self._cache.move_to_end(token)
                 return cached[0]
+        before_blocking()  # an OIDC token may need the issuer's keys, fetched over the network
         principal, valid_until = self._verify(token, now)
         with self._lock:
             self._cache[token] = (principal, valid_until)

@@ -12,7 +12,8 @@ project, object, outcome.
 
 The server is grpc's asyncio server (provender.server.runner): every unary method is received on the event loop,
 within `receive_seconds` of its headers (a client that stalls gets DEADLINE_EXCEEDED and costs no thread), and
-only a complete request takes a worker thread, where authentication, the access check and the servicer run.
+only a complete request takes a worker thread, where authentication, the access check and the servicer run
+(or, for a method the server marks so, a small request runs on the loop itself: provender.server.inline).
 Servicers are plain functions: they raise ProvenderError and never call `context.abort`.
 """
 
@@ -31,6 +32,7 @@ import grpc
 
 from provender.kernel.errors import DeadlineExceeded, InvalidArgument, ProvenderError
 from provender.server.authn import Authenticator
+from provender.server.inline import Offload, on_loop
 from provender.server.metrics import RpcMetrics
 from provender.server.principal import Principal, reset_current, set_current
 
@@ -116,6 +118,9 @@ def _audit(rpc: str, subject: AuditSubject, request: Any, context: Any, code: st
     )
 
 
+_NOT_RUN = object()
+
+
 class ServerInterceptor(grpc.aio.ServerInterceptor):
     """Receives, authenticates, checks, runs, maps errors to status codes and records per-method latency and
     counts.
@@ -132,16 +137,20 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         authenticator: Authenticator | None = None,
         access: AccessRules | None = None,
         receive_seconds: float = 10.0,
+        inline: Mapping[str, Callable[[Any], bool]] | None = None,
     ) -> None:
         """`executor`: the worker threads servicers run on; `audit`: full method name -> (request -> (project,
         object)) of the calls to audit; `authenticator`: who may call at all (None: anyone); `access`: what each
-        authenticated principal may do; `receive_seconds`: the longest wait for a request's body."""
+        authenticated principal may do; `receive_seconds`: the longest wait for a request's body; `inline`: full
+        method name -> (request -> whether to run it on the event loop), for the methods whose small requests
+        run there (provender.server.inline)."""
         self._executor = executor
         self._metrics = metrics
         self._audit = dict(audit or {})
         self._auth = authenticator
         self._access = access
         self._receive_seconds = receive_seconds
+        self._inline = dict(inline or {})
         self._handlers: dict[str, Any] = {}
 
     async def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
@@ -212,6 +221,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         receive_seconds = self._receive_seconds
         in_worker = self._in_worker
         principal_of = self._principal
+        runs_inline = self._inline.get(method)
 
         def work(request: Any, context: Any, caller: list[Principal]) -> Any:
             """On a worker thread: who calls, may they, and the servicer itself."""
@@ -253,7 +263,15 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                     ) from None
                 if request is grpc.aio.EOF:
                     raise InvalidArgument("request", "no message", f"one {name} request message")
-                response = await in_worker(work, request, context, caller)
+                response = _NOT_RUN
+                if runs_inline is not None and runs_inline(request):
+                    try:
+                        with on_loop():
+                            response = work(request, context, caller)
+                    except Offload:
+                        caller.clear()
+                if response is _NOT_RUN:
+                    response = await in_worker(work, request, context, caller)
             except ProvenderError as e:
                 status, message = status_code_of(e), e.message
             except NotImplementedError:

@@ -1,7 +1,8 @@
 """Building, running and stopping a gRPC server: health, reflection, interceptor, limits, graceful SIGTERM.
 
 The server is grpc's asyncio server on an event loop of its own thread. Requests are received on the loop (a
-client that stalls costs a few kilobytes, not a thread) and run on `max_workers` threads once complete;
+client that stalls costs a few kilobytes, not a thread) and run on `max_workers` threads once complete (or on
+the loop, for the small requests of methods given as `inline`);
 health and reflection answer on the loop, so they answer while every worker is busy. The front door's limits
 (FrontDoorSettings) bound what one client can hold: streams per connection, connections, the time to send a
 request and to finish the TLS handshake.
@@ -93,6 +94,13 @@ class _LoopThread:
         """Run `coroutine` on the loop and wait for its result (from any other thread)."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
+    def soon(self, coroutine: Any, timeout: float | None = None) -> None:
+        """Run `coroutine` on the loop: waited for from another thread, only scheduled from the loop's own (a call
+        running there cannot wait for the loop)."""
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        if threading.current_thread() is not self._thread:
+            future.result(timeout)
+
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
@@ -121,7 +129,7 @@ class RunningServer:
                 await self.health.set(name, status)
 
         if not self._stopped.is_set():
-            self._loop.run(set_all(), timeout=10)
+            self._loop.soon(set_all(), timeout=10)
 
     def stop(self, grace: float = 10.0) -> None:
         """Stop taking calls, let running calls finish for up to `grace` seconds, then run the stop hooks."""
@@ -166,14 +174,22 @@ def start_server(
     authenticator: Authenticator | None = None,
     access: AccessRules | None = None,
     limits: FrontDoorSettings | None = None,
+    inline: Mapping[str, Callable[[Any], bool]] | None = None,
 ) -> RunningServer:
     """Start a server with the given servicers plus grpc.health.v1 and server reflection; TLS with `tls`;
     callers authenticated by `authenticator` and checked by `access` (provender.server.interceptor); what one
-    client may hold bounded by `limits`."""
+    client may hold bounded by `limits`; `inline`: the methods whose small requests run on the event loop
+    (provender.server.inline)."""
     limits = limits or FrontDoorSettings()
     executor = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc")
     interceptor = ServerInterceptor(
-        executor, metrics, audit, authenticator, access, receive_seconds=limits.request_receive_seconds
+        executor,
+        metrics,
+        audit,
+        authenticator,
+        access,
+        receive_seconds=limits.request_receive_seconds,
+        inline=inline,
     )
     loop = _LoopThread("grpc-loop")
 

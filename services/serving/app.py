@@ -21,7 +21,12 @@ from provender.serving.limits import RequestLimits
 from provender.serving.lookup import OnlineLookup
 from provender.serving.metrics import ServingMetrics
 from provender.serving.redis_store import RedisStore
-from provender.serving.servicer import ServingServicer, columnar_registration, serving_registration
+from provender.serving.servicer import (
+    LOOKUP_METHODS,
+    ServingServicer,
+    columnar_registration,
+    serving_registration,
+)
 from provender.serving.spec_cache import SpecCache, SpecSource
 
 log = logging.getLogger(__name__)
@@ -92,6 +97,14 @@ class ServingSettings(TlsSettings, AuthSettings, FrontDoorSettings):
         help="how often the access bindings are copied from Core (a grant or revoke reaches lookups within this)",
     )
     max_workers: int = setting(16, flag="--workers", env="SERVING_WORKERS", help="gRPC worker threads")
+    inline_request_bytes: int = setting(
+        16384,
+        flag="--inline-request-bytes",
+        env="INLINE_REQUEST_BYTES",
+        group="limits",
+        help="lookups of at most this many bytes run on the server's event loop while Redis is healthy (no thread "
+        "hop); larger ones, and any that would wait on Core, on --workers threads. 0: all on worker threads",
+    )
     max_values_per_request: int = setting(
         500_000,
         flag="--max-values-per-request",
@@ -191,6 +204,10 @@ def start_serving(
         if access is not None
         else ServingServicer(lookup, __version__, limits)
     )
+
+    def small(request: bytes) -> bool:
+        return len(request) <= settings.inline_request_bytes and health.healthy
+
     running = start_server(
         [serving_registration(servicer), columnar_registration(servicer)],
         port=settings.port,
@@ -201,6 +218,7 @@ def start_serving(
         authenticator=authenticator,
         access=access,
         limits=settings.front_door(),
+        inline={method: small for method in LOOKUP_METHODS},
     )
     health_state["server"] = running
     metrics.redis_up.set(1)

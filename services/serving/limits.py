@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 
 from provender.kernel.errors import InvalidArgument, ResourceExhausted
+from provender.server.inline import before_blocking
 
 LARGE_WAIT_SECONDS = 10.0  # the longest a large request waits for a slot before it is refused
 
@@ -39,6 +40,7 @@ class RequestLimits:
         if values <= self.large_values:
             yield
             return
+        before_blocking()  # large: worked on a worker thread, after waiting for a slot
         if not self._large.acquire(timeout=LARGE_WAIT_SECONDS):
             raise ResourceExhausted(
                 f"too many large requests at once (over {self.large_values} values each): retry, or send "

@@ -26,6 +26,7 @@ M = TypeVar("M", bound=Message)
 
 SERVING_SERVICE = "feast.serving.ServingService"
 COLUMNAR_SERVICE = "provender.serving.ColumnarServingService"
+LOOKUP_METHODS = (f"/{SERVING_SERVICE}/GetOnlineFeaturesV2", f"/{COLUMNAR_SERVICE}/GetOnlineFeaturesColumnar")
 
 
 def _identity(data: bytes) -> bytes:

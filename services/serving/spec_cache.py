@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from provender.kernel.errors import NotFound, Unavailable
+from provender.server.inline import before_blocking
 from provender.serving.specs import ServingTable
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ class SpecCache:
             return spec
         key = (project, name)
         now = self._clock()
+        before_blocking()  # the lock may be held by a call to Core
         with self._lookup_lock:
             spec = self._tables.get(key, spec)
             if feature not in spec.features and self._refetched.get(key, float("-inf")) <= now:
@@ -184,6 +186,7 @@ class SpecCache:
         until = self._misses.get(key)
         if until is not None and until > self._clock():  # a known miss: no lock, no call
             raise NotFound("feature table", name, project)
+        before_blocking()  # a call to Core, or a lock held by one
         with self._lookup_lock:
             spec = self._tables.get(key)
             if spec is not None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import grpc
 import pytest
 from prometheus_client import CollectorRegistry
 
 from provender.kernel import errors
 from provender.proto.feast.core import CoreService_pb2 as pb
-from provender.proto.feast.core import CoreService_pb2_grpc
+from provender.proto.feast.core import CoreService_pb2_grpc, Entity_pb2
 from provender.server.metrics import RpcMetrics
 from provender.server.runner import start_server
 
@@ -80,3 +82,39 @@ def test_unimplemented_method_stays_unimplemented(stub_and_metrics):
     with pytest.raises(grpc.RpcError) as info:
         stub.ListProjects(pb.ListProjectsRequest())
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def _thread_answering(before_blocking_too: bool):
+    """A server whose GetEntity answers with the name of the thread it ran on, marked to run small requests on
+    the event loop; with `before_blocking_too`, the method first says it is about to wait."""
+    from provender.server.inline import before_blocking
+
+    class Threads(CoreService_pb2_grpc.CoreServiceServicer):
+        def GetEntity(self, request, context):
+            if before_blocking_too:
+                before_blocking()
+            name = threading.current_thread().name
+            return pb.GetEntityResponse(entity=Entity_pb2.Entity(spec=Entity_pb2.EntitySpecV2(name=name)))
+
+    def add(server):
+        CoreService_pb2_grpc.add_CoreServiceServicer_to_server(Threads(), server)
+        return "feast.core.CoreService"
+
+    small = {"/feast.core.CoreService/GetEntity": lambda request: request.project == "small"}
+    return start_server([add], port=0, host="127.0.0.1", inline=small)
+
+
+@pytest.mark.parametrize(
+    ("project", "before_blocking_too", "thread"),
+    [("small", False, "grpc-loop"), ("large", False, "grpc_"), ("small", True, "grpc_")],
+)
+def test_small_requests_run_on_the_loop_and_leave_it_before_blocking(project, before_blocking_too, thread):
+    running = _thread_answering(before_blocking_too)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            answer = CoreService_pb2_grpc.CoreServiceStub(channel).GetEntity(
+                pb.GetEntityRequest(project=project), timeout=5
+            )
+        assert answer.entity.spec.name.startswith(thread)
+    finally:
+        running.stop(grace=0)
