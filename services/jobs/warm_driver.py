@@ -1,22 +1,28 @@
 """A long-lived local Spark driver that runs jobs as they come, so that a job does not pay for Spark start-up.
 
-    spark-submit --master local[*] warm_driver.py <folder> [--idle-seconds S]
+    spark-submit --master local[*] warm_driver.py <folder> [--idle-seconds S] [--driver-id ID]
 
 The local launcher starts it (once; later launchers adopt it) and hands it jobs through files in `<folder>`:
-- `inbox/<job_id>.json`: a request {"job_id", "job_dir", "args_file"}; the driver claims it by renaming it
-  (atomic, so two drivers never run one job) and runs the job in a thread of its own, in a Spark session of its
-  own (settings of one job never leak into another) and a Spark job group named after the job id;
+- `inbox/<job_id>.json`: a request {"job_id", "job_dir", "args_file", "driver"} addressed to one driver (its
+  `--driver-id`; a driver without one takes any request); the driver claims a request addressed to it by renaming
+  it (atomic: the launcher withdraws a request of a dead driver by removing it, and exactly one of the two wins)
+  and runs the job in a thread of its own, in a Spark session of its own (settings of one job never leak into
+  another) and a Spark job group named after the job id;
 - the job writes what a spark-submit job would: its output in `<job_dir>/driver.log` (the summary or error line
   of job_report), then `<job_dir>/exit_code` (0 done, 2 bad input, 1 other failure), atomically;
 - `<job_dir>/cancelled` (written by the launcher's cancel) cancels the job's Spark jobs until its thread ends;
 - `ready` holds the driver's pid once Spark is up; `owner` holds the pid of the Core process that uses it.
 It exits, releasing its memory, when no job is running and its owner is gone or it has been idle for S seconds
-(default 900); the launcher starts a new one on the next job.
+(default 900), or at once when its JVM is gone; the launcher starts a new one on the next job. It decides to exit
+under the folder's `lock` (the one the launcher hands requests over under): with a request of its own waiting it
+stays, else it removes its `handle` (and `ready`) first, so that no job is handed to a driver that is leaving.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import importlib
 import io
 import json
@@ -72,12 +78,14 @@ class RunningJob:
 
 
 class WarmDriver:
-    def __init__(self, spark: SparkSession, folder: Path, idle_seconds: float) -> None:
+    def __init__(self, spark: SparkSession, folder: Path, idle_seconds: float, driver_id: str = "") -> None:
         self.spark = spark
         self.folder = folder
         self.files = WarmDriverFolder(folder)
         self.inbox = self.files.inbox
         self.idle_seconds = idle_seconds
+        self.driver_id = driver_id
+        self.jvm_pid = os.getppid()  # spark-submit's JVM started this process; without it no job can run
         self.running: dict[str, RunningJob] = {}
         self.last_active = time.monotonic()
         self.stdout = ThreadOutput(sys.__stdout__)
@@ -93,13 +101,29 @@ class WarmDriver:
             self._watch_running()
             if self.running:
                 self.last_active = time.monotonic()
-            elif self._should_exit():
+            elif self._should_exit() and self._leave():
                 break
             time.sleep(POLL_SECONDS)
-        self.files.ready.unlink(missing_ok=True)
-        print(f"warm driver {os.getpid()} exiting (idle, or its owner is gone)", flush=True)
+        print(f"warm driver {os.getpid()} exiting (idle, its owner or its JVM is gone)", flush=True)
+
+    def _leave(self) -> bool:
+        """Under the launcher's lock: stay when a request for this driver waits (handed over while it decided to
+        exit), else stop being the driver the launcher hands jobs to."""
+        with self.files.lock.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self._requests():
+                return False
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                if json.loads(self.files.handle.read_text()).get("driver_id", "") == self.driver_id:
+                    self.files.handle.unlink()
+            with contextlib.suppress(OSError, ValueError):
+                if int(self.files.ready.read_text().strip()) == os.getpid():
+                    self.files.ready.unlink()
+        return True
 
     def _should_exit(self) -> bool:
+        if os.getppid() != self.jvm_pid:
+            return True
         if time.monotonic() - self.last_active > self.idle_seconds:
             return True
         try:
@@ -108,19 +132,34 @@ class WarmDriver:
             return False
         return not process_alive(owner)
 
-    def _take_requests(self) -> None:
+    def _requests(self) -> list[tuple[Path, dict[str, Any]]]:
+        """The requests in the inbox addressed to this driver (the unreadable ones too, to be reported)."""
+        found = []
         for request_file in sorted(self.inbox.glob("*.json")):
+            try:
+                request = json.loads(request_file.read_text())
+            except FileNotFoundError:  # taken, or withdrawn
+                continue
+            except (OSError, ValueError) as e:
+                request = {"unreadable": str(e)}
+            if not isinstance(request, dict):
+                request = {"unreadable": "not a JSON object"}
+            if "unreadable" in request or not self.driver_id or request.get("driver") == self.driver_id:
+                found.append((request_file, request))
+        return found
+
+    def _take_requests(self) -> None:
+        for request_file, request in self._requests():
             taken = request_file.with_suffix(".taken")
             try:
                 request_file.rename(taken)
-            except FileNotFoundError:  # another driver took it
+            except FileNotFoundError:  # withdrawn by the launcher (this driver was thought dead)
                 continue
             try:
-                request = json.loads(taken.read_text())
                 job_id, job_dir = str(request["job_id"]), Path(request["job_dir"])
                 args_file = str(request["args_file"])
-            except (OSError, ValueError, KeyError) as e:
-                print(f"ignoring the unreadable request {taken}: {e}", flush=True)
+            except (KeyError, TypeError) as e:
+                print(f"ignoring the unreadable request {taken}: {request.get('unreadable', e)}", flush=True)
                 continue
             job = JobFolder(job_dir)
             if job.cancelled.exists():  # cancelled while it waited: never started
@@ -177,10 +216,11 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description="A long-lived local Spark driver for Provender jobs.")
     parser.add_argument("folder", type=Path)
     parser.add_argument("--idle-seconds", type=float, default=900.0)
+    parser.add_argument("--driver-id", default="", help="take only the requests addressed to this id")
     opts = parser.parse_args(argv)
     spark = SparkSession.builder.config(map=sources.SESSION_CONF).getOrCreate()
     try:
-        WarmDriver(spark, opts.folder.absolute(), opts.idle_seconds).serve()
+        WarmDriver(spark, opts.folder.absolute(), opts.idle_seconds, opts.driver_id).serve()
     finally:
         spark.stop()
     return 0

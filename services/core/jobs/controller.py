@@ -352,7 +352,9 @@ class JobController:
     # keeping records in step with the launcher -----------------------------------------------------------
 
     def reconcile(self, job: Job) -> Job:
-        """Ask the launcher about one active job and record what it says."""
+        """Ask the launcher about one active job and record what it says. A terminal answer is recorded for good:
+        a launcher gives one only when the job can no longer change (the local launcher withdraws a job still
+        queued for a warm driver that died before it says ERROR), so a record never disagrees with the job."""
         if not job.handle:
             # Created but never submitted (Core stopped in between): the launcher is idempotent per job id.
             if datetime.now(UTC) - job.created_at > timedelta(seconds=5):
