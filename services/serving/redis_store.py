@@ -45,10 +45,26 @@ class FieldSet:
 
 Command = tuple[bytes, FieldSet]  # (key, fields) of one HMGET
 
+class RedisRefused(Exception):
+    """Redis answered a read with an error (LOADING, BUSY, MASTERDOWN, NOAUTH, ...): it cannot serve it now."""
+
+
 _REDIS_ERRORS = (
     redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, RespConnectionError, RespTimeout, OSError,
+    RedisRefused,
 )  # fmt: skip
-_ERROR_KINDS = {RespConnectionError: "ConnectionError", RespTimeout: "TimeoutError"}
+_ERROR_KINDS = {RespConnectionError: "ConnectionError", RespTimeout: "TimeoutError", RedisRefused: "ReplyError"}
+
+
+def _absent_or_raise(reply: object, n_fields: int) -> list[None]:
+    """An HMGET's error reply: WRONGTYPE (the key holds something else than a hash) reads as absent; any other
+    (the server loading its data, busy with a script, without a primary, ...) means the values cannot be read, and
+    answering them absent would be a wrong answer."""
+    text = str(reply)
+    if text.startswith("WRONGTYPE"):
+        log.warning("Redis refused an HMGET: %s", text)
+        return [None] * n_fields
+    raise RedisRefused(f"it answered {text[:200]!r}")
 _PING = pack("PING")
 
 
@@ -116,9 +132,8 @@ class RedisStore:
         replies = self._pool.call(b"".join([fields.pack(key) for key, fields in commands]), len(commands))
         if list(map(type, replies)).count(list) != len(replies):
             for i, reply in enumerate(replies):
-                if not isinstance(reply, list):  # WRONGTYPE: the key holds something else than a hash
-                    log.warning("Redis refused an HMGET: %s", reply)
-                    replies[i] = [None] * len(commands[i][1].fields)
+                if not isinstance(reply, list):
+                    replies[i] = _absent_or_raise(reply, len(commands[i][1].fields))
         return replies
 
     def _hmget_cluster(self, commands: Sequence[Command]) -> list[Reply]:
@@ -129,8 +144,7 @@ class RedisStore:
         out: list[Reply] = []
         for (_, fields), reply in zip(commands, replies, strict=True):
             if isinstance(reply, redis.ResponseError) and not isinstance(reply, _REDIS_ERRORS):
-                log.warning("Redis refused an HMGET: %s", reply)
-                out.append([None] * len(fields.fields))
+                out.append(_absent_or_raise(reply, len(fields.fields)))
             elif isinstance(reply, BaseException):
                 raise reply
             else:

@@ -3,6 +3,7 @@ recovery without a restart when Redis comes back."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -159,3 +160,47 @@ def test_hung_redis_times_out_with_the_configured_timeout(
             assert time.monotonic() < deadline
             time.sleep(0.02)
     client.close()
+
+
+def test_a_redis_error_reply_is_unavailable_never_absent(
+    own_redis, start_serving_at, channel_to, core_stub
+) -> None:
+    """Redis busy with a long script answers every other client `-BUSY ...` (as a restarted Redis loading its data
+    answers `-LOADING ...`): lookups are UNAVAILABLE naming the reply, never values read as NOT_FOUND."""
+    apply(core_stub, "default", [entity("driver_id")], [table("driver_hourly", max_age_seconds=0)])
+    client = own_redis.client()
+    write_row(client, "default", ROW, "driver_hourly", FEATURES)
+    client.config_set("lua-time-limit", 100)  # BUSY replies after 100 ms of a script (busy-reply-threshold)
+    app = start_serving_at(own_redis.url)
+    stub = ServingService_pb2_grpc.ServingServiceStub(channel_to(app))
+    req = request("", ["driver_hourly:trips"], [{"driver_id": 1}])
+    assert as_rows(stub.GetOnlineFeaturesV2(req))[0]["driver_hourly:trips"] == (3, "PRESENT")
+    script = threading.Thread(target=lambda: _run_until_killed(own_redis), daemon=True)
+    script.start()
+    try:
+        time.sleep(0.5)
+        with pytest.raises(grpc.RpcError) as e:
+            stub.GetOnlineFeaturesV2(req, timeout=5)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE, e.value.details()
+        assert "BUSY" in e.value.details()
+    finally:
+        own_redis.client().script_kill()
+        script.join(timeout=10)
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            assert as_rows(stub.GetOnlineFeaturesV2(req, timeout=2))[0]["driver_hourly:trips"] == (
+                3,
+                "PRESENT",
+            )
+            break
+        except grpc.RpcError as err:
+            assert err.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline, err.details()
+            time.sleep(0.05)
+
+
+def _run_until_killed(server: EmbeddedRedis) -> None:
+    import redis
+
+    with contextlib.suppress(redis.ResponseError):  # "Script killed by user with SCRIPT KILL..."
+        server.client().eval("while true do end", 0)
