@@ -8,13 +8,14 @@ warm driver) hand over a job and tell each other how it went. One folder per job
 | command.json | the launcher | the command it ran, for people reading the folder |
 | handle | the launcher | how to find the job again (pid, start time), written atomically |
 | driver.log | the application | its stdout and stderr, ending with the report line (provender.kernel.jobs.report) |
-| exit_code | a wrapper, or the warm driver | the exit status, written atomically when the job ends (0 done, 1 failed, 2 bad input) |
+| exit_code | a wrapper, the warm driver, or the launcher | the exit status, written atomically when the job ends (0 done, 1 failed, 2 bad input); the launcher writes 1 for a warm job it withdrew from a dead driver's inbox, which then never runs |
 | cancelled | the launcher | cancel was asked (the time); the job is stopped and counts as failed |
 
 The local launcher's warm driver has a folder of its own, `<work_dir>/.warm-driver/` (WarmDriverFolder): jobs
-are handed over as files in `inbox/`, `ready` holds the driver's pid once it takes jobs, `owner` the pid of the
-Core that uses it, `handle` how to find it, `lock` serialises starting it, and `driver.log`/`exit_code` are its
-own.
+are handed over as files in `inbox/`, each addressed to one driver (its `driver` id) and taken only by that one,
+`ready` holds the driver's pid once it takes jobs, `owner` the pid of the Core that uses it, `handle` how to find
+it (the driver deletes its own when it leaves), `lock` serialises starting it and handing jobs over, and
+`driver.log`/`exit_code` are its own.
 """
 
 from __future__ import annotations

@@ -90,7 +90,9 @@ class CoreSpecSource:
 
     def _call(self, method: grpc.UnaryUnaryMultiCallable, request: object) -> object:
         metadata = self._token.metadata() if self._token is not None else ()
-        return method(request, timeout=self._timeout, metadata=metadata)
+        # wait_for_ready: a call made while the channel is between reconnection attempts (Core restarting, or
+        # started after Serving) waits for the connection, up to its timeout, instead of failing at once.
+        return method(request, timeout=self._timeout, metadata=metadata, wait_for_ready=True)
 
     def describe(self) -> str:
         return self._url + (" (TLS)" if self._tls else "")
