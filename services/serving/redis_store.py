@@ -45,6 +45,7 @@ class FieldSet:
 
 Command = tuple[bytes, FieldSet]  # (key, fields) of one HMGET
 
+
 class RedisRefused(Exception):
     """Redis answered a read with an error (LOADING, BUSY, MASTERDOWN, NOAUTH, ...): it cannot serve it now."""
 
@@ -53,7 +54,11 @@ _REDIS_ERRORS = (
     redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, RespConnectionError, RespTimeout, OSError,
     RedisRefused,
 )  # fmt: skip
-_ERROR_KINDS = {RespConnectionError: "ConnectionError", RespTimeout: "TimeoutError", RedisRefused: "ReplyError"}
+_ERROR_KINDS = {
+    RespConnectionError: "ConnectionError",
+    RespTimeout: "TimeoutError",
+    RedisRefused: "ReplyError",
+}
 
 
 def _absent_or_raise(reply: object, n_fields: int) -> list[None]:
@@ -65,6 +70,8 @@ def _absent_or_raise(reply: object, n_fields: int) -> list[None]:
         log.warning("Redis refused an HMGET: %s", text)
         return [None] * n_fields
     raise RedisRefused(f"it answered {text[:200]!r}")
+
+
 _PING = pack("PING")
 
 
