@@ -224,7 +224,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         runs_inline = self._inline.get(method)
 
         def work(request: Any, context: Any, caller: list[Principal]) -> Any:
-            """On a worker thread: who calls, may they, and the servicer itself."""
+            """On a worker thread (or the loop, for a small request of an inline method): who calls, may they, and
+            the servicer itself."""
             token = None
             try:
                 if auth is not None:
@@ -278,10 +279,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                 # The generated base servicer raises this for a method the server does not implement.
                 status = grpc.StatusCode.UNIMPLEMENTED
                 message = f"{service}/{name} is not implemented by this server"
-            except asyncio.CancelledError:
-                record(
-                    grpc.StatusCode.CANCELLED.name, start, request, context, caller
-                )  # the client went away
+            except asyncio.CancelledError:  # the client went away, or its deadline passed
+                record(grpc.StatusCode.CANCELLED.name, start, request, context, caller)
                 raise
             except Exception as e:
                 log.exception("unhandled error in %s", method, extra={"rpc": method})
