@@ -253,6 +253,8 @@ def test_local_up_quickstart_status_down(tmp_path):
         os.kill(json.loads((home / "local.json").read_text())["pids"]["redis"], signal.SIGKILL)
         assert provender("local", "up", "--dir", str(home), "--json").returncode == 0
         assert provender(*lookup).stdout == stored.stdout
+        # the warm driver that ran the jobs (it deletes its handle when it leaves)
+        driver = json.loads((home / "jobs" / ".warm-driver" / "handle").read_text())
     finally:
         down = provender("local", "down", "--dir", str(home))
     assert down.returncode == 0 and "stopped=yes" in down.stdout
@@ -263,7 +265,6 @@ def test_local_up_quickstart_status_down(tmp_path):
         if p.parent.name.startswith(("ingest-", "retrieve-"))
     ]
     assert batch and all("running in the warm driver" in log for log in batch)
-    driver = json.loads((home / "jobs" / ".warm-driver" / "handle").read_text())
     assert not Path(f"/proc/{driver['pid']}").exists()
     # the stream job ran in a Spark driver of its own, which `down` stopped too; so nothing of it is left
     assert any((home / "jobs").glob("stream-*/driver.log")) == streaming

@@ -246,12 +246,13 @@ def test_an_older_row_never_overwrites_and_a_newer_null_removes_the_field(
 
 
 def test_window_bounds_and_date_partition_pruning(spark, redis, redis_server, tmp_path) -> None:
-    # a window within one date (else the row at `end` is filed under the next date, which pruning skips)
-    mid = (
-        BASE
-        # the row 1 us before start counts too: a start at midnight files it under the day before
-        if (BASE - timedelta(hours=2, microseconds=1)).date() == (BASE + timedelta(hours=2)).date()
-        else BASE - timedelta(hours=4)
+    # A window within one date, from 1 us before its start to its end (else a row is filed under another date,
+    # which pruning skips), ending before now and starting within the 1-day max_age. 19 hours of every day
+    # qualify as its middle, so 17 consecutive hours always hold one.
+    mid = next(
+        m
+        for m in (NOW - timedelta(hours=h) for h in range(2, 19))
+        if (m - timedelta(hours=2, microseconds=1)).date() == (m + timedelta(hours=2)).date()
     )
     start, end = mid - timedelta(hours=2), mid + timedelta(hours=2)
     rows = [
