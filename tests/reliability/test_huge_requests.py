@@ -17,8 +17,8 @@ from provender.proto.feast.serving import ServingService_pb2_grpc
 from provender.proto.provender.serving import ColumnarServing_pb2 as columnar_pb2
 from provender.proto.provender.serving import ColumnarServing_pb2_grpc
 from provender.serving.app import ServingSettings, start_serving
-from tests.factories import entity, feature, table
-from tests.integration.serving.online_store import apply, as_rows, request, write_row
+from tests.factories import feature, table
+from tests.integration.serving.online_store import as_rows, request, seed_one_driver, write_row
 
 MAX_VALUES = 2_000
 LARGE = 100
@@ -26,15 +26,8 @@ LARGE = 100
 
 @pytest.fixture
 def serving(core_server, core_stub, redis_server, redis) -> Iterator[grpc.Channel]:
-    apply(core_stub, "default", [entity("driver_id")],
-          [table("driver_hourly", max_age_seconds=0), table("profiles", features=(feature("bio", ValueType.STRING),),
-                                                           max_age_seconds=0)])  # fmt: skip
-    write_row(
-        redis,
-        "default",
-        {"driver_id": (1, ValueType.INT64)},
-        "driver_hourly",
-        {"trips": (5, ValueType.INT64)},
+    seed_one_driver(
+        core_stub, redis, table("profiles", features=(feature("bio", ValueType.STRING),), max_age_seconds=0)
     )
     write_row(
         redis,

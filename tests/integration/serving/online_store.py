@@ -22,6 +22,23 @@ def apply(core_stub, project: str, entities, tables: list[FeatureTable_pb2.Featu
         core_stub.ApplyFeatureTable(core_pb2.ApplyFeatureTableRequest(project=project, table_spec=t))
 
 
+def seed_one_driver(core_stub, redis, *more_tables: FeatureTable_pb2.FeatureTableSpec) -> None:
+    """Project `default`: entity driver_id, table driver_hourly (no max_age) and `more_tables`; driver 1 has
+    driver_hourly:trips 5 in Redis."""
+    from tests.factories import entity, table
+
+    apply(
+        core_stub, "default", [entity("driver_id")], [table("driver_hourly", max_age_seconds=0), *more_tables]
+    )
+    write_row(
+        redis,
+        "default",
+        {"driver_id": (1, ValueType.INT64)},
+        "driver_hourly",
+        {"trips": (5, ValueType.INT64)},
+    )
+
+
 def write_row(
     client,
     project: str,

@@ -14,24 +14,15 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from provender.kernel.value_types import ValueType
 from provender.local.ports import free_port
 from provender.proto.feast.serving import ServingService_pb2_grpc
-from tests.factories import entity, table
-from tests.integration.serving.online_store import apply, as_rows, request, write_row
+from tests.integration.serving.online_store import as_rows, request, seed_one_driver
 
 
 def test_process_serves_exports_metrics_and_stops_on_sigterm(
     core_server, core_stub, redis_server, redis
 ) -> None:
-    apply(core_stub, "default", [entity("driver_id")], [table("driver_hourly", max_age_seconds=0)])
-    write_row(
-        redis,
-        "default",
-        {"driver_id": (1, ValueType.INT64)},
-        "driver_hourly",
-        {"trips": (5, ValueType.INT64)},
-    )
+    seed_one_driver(core_stub, redis)
     port, metrics_port = free_port(), free_port()
     env = {**os.environ, "PROVENDER_CORE_URL": core_server.url, "PROVENDER_REDIS_URL": redis_server.url}
     proc = subprocess.Popen(
