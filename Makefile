@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 export SPARK_LOCAL_IP := 127.0.0.1
 export PROVENDER_FEAST09_VENV := $(abspath $(FEAST09))
 
-.PHONY: help install system-deps jvm-deps keycloak feast09 test test-unit test-integration test-compat lint format protos demo clean \
+.PHONY: help install system-deps jvm-deps keycloak feast09 test test-k8s k8s-parts test-unit test-integration test-compat lint format protos demo clean \
 	bench bench-online bench-ingest bench-stream bench-retrieval
 BENCH_ARGS ?=
 
@@ -23,6 +23,8 @@ help:
 	@echo "make bench    every benchmark (bench-online, bench-ingest, bench-retrieval, bench-stream); BENCH_ARGS=--quick for small data"
 	@echo "make jvm-deps fetch Apache Kafka and Spark's Kafka source from Maven Central into .deps/ (test and demo do it)"
 	@echo "make keycloak fetch Keycloak, the OIDC provider of the authentication tests, into .deps/ (test does it)"
+	@echo "make test-k8s the chart and the k8s launcher on a real API server, Spark operator and kwok nodes, built"
+	@echo "              from Go modules into .deps/ (cold: about 10 min of building; CI runs it after make test)"
 	@echo "make lint | format | test-unit | test-integration | test-compat | clean"
 
 $(STAMP): pyproject.toml setup.py
@@ -62,7 +64,15 @@ protos: $(STAMP)
 	$(BIN)/python tools/gen_protos.py
 
 test: $(STAMP) system-deps jvm-deps keycloak feast09 lint
-	$(BIN)/pytest tests --durations=30 $(PYTEST_ARGS)
+	$(BIN)/pytest tests --ignore=tests/k8s --durations=30 $(PYTEST_ARGS)
+
+# etcd, the control plane, helm, kwok and the Spark operator, from their Go modules (tools/k8s/*/go.mod).
+k8s-parts:
+	@bash tools/k8s/build.sh
+
+# -rs: a part that could not be built skips its tests with the build's reason, printed here.
+test-k8s: $(STAMP) k8s-parts
+	$(BIN)/pytest tests/k8s -rs --durations=15 $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

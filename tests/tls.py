@@ -74,24 +74,39 @@ class TestCA:
         self.path = folder / "ca.pem"
         self.path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, name: str, folder: Path | None = None) -> Pair:
+    def issue(
+        self,
+        name: str,
+        folder: Path | None = None,
+        *,
+        organizations: tuple[str, ...] = (),
+        hosts: tuple[str, ...] = (),
+    ) -> Pair:
+        """`organizations`: the subject's O (Kubernetes reads a client certificate's O as its groups); `hosts`: more
+        DNS names and IP addresses it is good for, beside localhost and 127.0.0.1."""
         folder = folder or self.folder
+        subject = [x509.NameAttribute(NameOID.COMMON_NAME, name)]
+        subject += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
+        sans: list[x509.GeneralName] = [
+            x509.DNSName("localhost"),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        ]
+        for host in hosts:
+            try:
+                sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+            except ValueError:
+                sans.append(x509.DNSName(host))
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.now(UTC)
         cert = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .subject_name(x509.Name(subject))
             .issuer_name(self.cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(minutes=5))
             .not_valid_after(now + timedelta(days=1))
-            .add_extension(
-                x509.SubjectAlternativeName(
-                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-                ),
-                critical=False,
-            )
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(
                 x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
                 critical=False,
