@@ -5,6 +5,7 @@ build's reason (make test-k8s runs pytest with -rs, so the reasons are printed).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +14,7 @@ from tests.helm import chart as c
 from tests.k8s.cluster import ControlPlane
 from tests.k8s.nodes import start_kwok
 from tests.k8s.parts import PartMissing, Process
-from tests.k8s.spark_operator import start_operator
+from tests.k8s.spark_operator import POD_TEMPLATES, start_operator
 
 
 @pytest.fixture(scope="session")
@@ -42,8 +43,14 @@ def kwok_node(control_plane: ControlPlane) -> Process:
 
 
 @pytest.fixture(scope="session")
-def spark_operator(control_plane: ControlPlane, kwok_node: Process) -> Process:
+def spark_operator(control_plane: ControlPlane, kwok_node: Process) -> Iterator[Process]:
+    before = set(POD_TEMPLATES.iterdir()) if POD_TEMPLATES.is_dir() else set()
     try:
-        return start_operator(control_plane)
+        operator = start_operator(control_plane)
     except PartMissing as e:
         pytest.skip(str(e))
+    yield operator
+    operator.stop()
+    # The submissions' pod templates it left (the folder may hold other runs' too).
+    for left in (set(POD_TEMPLATES.iterdir()) if POD_TEMPLATES.is_dir() else set()) - before:
+        shutil.rmtree(left, ignore_errors=True)

@@ -19,6 +19,8 @@ from tests.k8s.cluster import ControlPlane
 from tests.k8s.parts import REPO, Process, program, wait_for
 
 NAMESPACE = "spark-operator"
+# Where the operator writes each submission's pod templates for spark-submit (fixed in its code).
+POD_TEMPLATES = Path("/tmp/spark")
 ACCOUNT = "spark-operator"
 
 
@@ -49,6 +51,11 @@ def start_operator(plane: ControlPlane) -> Process:
         NAMESPACE, ACCOUNT, plane.base / "spark-operator.kubeconfig"
     )
     port = plane.url.rsplit(":", 1)[1]
+    if POD_TEMPLATES.exists() and not os.access(POD_TEMPLATES, os.W_OK | os.X_OK):
+        raise RuntimeError(
+            f"the Spark operator writes its pod templates under {POD_TEMPLATES} (a fixed path), which this user "
+            "may not write: another user's run left it; remove it"
+        )
     process = Process(
         "spark-operator",
         [
