@@ -4,7 +4,8 @@ read back from the API) and acting as the chart's Core service account, with the
 installed. A user's SDK starts an ingestion and a retrieval: Core creates their SparkApplications; the operator
 (built from its module) runs spark-submit, which creates the driver pods; kwok runs them on its node and ends them.
 The applications go through the operator's own states, SUBMITTED, RUNNING, COMPLETED (or FAILED with the
-operator's errorMessage when kwok fails the driver), and the job records Core serves follow."""
+operator's errorMessage when kwok fails the driver), and the job records Core serves follow. A running job
+cancelled through the SDK loses its application, and the garbage collector its driver pod."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from provender.local.ports import free_port
 from tests.e2e.test_core_process import wait_serving
 from tests.k8s.cluster import ControlPlane
 from tests.k8s.helm import Helm
-from tests.k8s.parts import PartMissing, Process
+from tests.k8s.parts import PartMissing, Process, wait_for
 from tests.k8s.test_helm_install import named
 
 pytestmark = pytest.mark.timeout(420)
@@ -261,3 +262,39 @@ def test_ingestion_and_retrieval_through_the_operators_states(
     assert {p.spec.service_account_name for p in pods.items} == {spark_account}
     assert by_job[retrieval.id].metadata.labels[k8s.JOB_TYPE_LABEL] == "retrieval"
     assert by_job[failing.id].status.phase == "Failed" and by_job[ingestion.id].status.phase == "Succeeded"
+
+
+def test_cancelling_a_running_job_removes_its_application_and_driver(
+    control_plane: ControlPlane, release, core: dict[str, Any]
+) -> None:
+    sdk = Client(**core, project="default")
+    end = datetime(2026, 11, 1, tzinfo=UTC)
+    job = sdk.start_offline_to_online_ingestion("driver_hourly", end - timedelta(days=1), end)
+    custom = client.CustomObjectsApi(control_plane.api_client())
+    pods = client.CoreV1Api(control_plane.api_client())
+
+    def state() -> str:
+        app = custom.get_namespaced_custom_object(k8s.GROUP, k8s.VERSION, NAMESPACE, k8s.PLURAL, job.id)
+        return ((app.get("status") or {}).get("applicationState") or {}).get("state", "")
+
+    wait_for("the operator to report the driver RUNNING", lambda: state() == "RUNNING", 120)
+    sdk.cancel_job(job.id)
+    cancelled = sdk.get_job(job.id)
+    assert (cancelled.status, cancelled.error_message) == ("ERROR", "cancelled by request (CancelJob)")
+
+    def gone() -> bool:
+        try:
+            state()
+        except client.ApiException as e:
+            return e.status == 404
+        return False
+
+    wait_for("the SparkApplication to be deleted", gone, 30)
+    # The operator made the application the driver pod's owner: the garbage collector deletes the pod.
+    driver = f"{job.id}-driver"
+    wait_for(
+        "the driver pod to be garbage-collected",
+        lambda: not pods.list_namespaced_pod(NAMESPACE, field_selector=f"metadata.name={driver}").items,
+        60,
+    )
+    assert sdk.get_job(job.id).status == "ERROR"
