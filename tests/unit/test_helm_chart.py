@@ -21,6 +21,7 @@ import jsonschema
 import pytest
 import yaml
 
+from provender.core.launchers import k8s
 from tests.helm import chart as c
 
 pytestmark = pytest.mark.timeout(60)
@@ -649,7 +650,7 @@ def test_job_template_carries_the_values() -> None:
         "8g",
     )
     for role in ("driver", "executor"):
-        env = {e["name"]: e for e in spec[role]["env"]}
+        env = {e["name"]: e for e in k8s.role_container(spec, role)["env"]}
         assert env["AWS_REGION"]["value"] == "eu-west-1"
         assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {"name": "s3", "key": "access-key"}
         assert spec[role]["labels"]["team"] == "ml-platform"
@@ -666,8 +667,9 @@ def test_job_drivers_get_the_redis_url_as_core_does_and_not_in_arguments(values:
     core = container(c.one(c.manifests(values), "Deployment", "provender-core"), "core")
     [core_redis] = [e for e in core["env"] if e["name"] == "PROVENDER_REDIS_URL"]
     spec = c.fill_job_template(c.job_template_text(values), **c.SAMPLE_JOB)["spec"]
-    assert [e for e in spec["driver"]["env"] if e["name"] == "PROVENDER_REDIS_URL"] == [core_redis]
-    assert "PROVENDER_REDIS_URL" not in {e["name"] for e in spec["executor"]["env"]}
+    driver, executor = k8s.role_container(spec, "driver"), k8s.role_container(spec, "executor")
+    assert [e for e in driver["env"] if e["name"] == "PROVENDER_REDIS_URL"] == [core_redis]
+    assert "PROVENDER_REDIS_URL" not in {e["name"] for e in executor["env"]}
 
 
 def test_job_template_override_is_used_verbatim() -> None:
@@ -717,13 +719,38 @@ def test_every_container_is_non_root_with_a_read_only_root_filesystem(values: di
                 volumes = {v["name"]: v for v in spec["volumes"]}
                 assert "emptyDir" in volumes[mounts["/tmp"]], where
         assert pod_sc["seccompProfile"] == {"type": "RuntimeDefault"}
-    # The Spark pods get the same.
+    # The Spark pods get the same, from their pod templates.
     app = c.fill_job_template(c.job_template_text(values), **c.SAMPLE_JOB)
     for role in ("driver", "executor"):
-        sc = app["spec"][role]["securityContext"]
+        pod = app["spec"][role]["template"]["spec"]
+        sc = k8s.role_container(app["spec"], role)["securityContext"]
         assert sc["runAsNonRoot"] is True and sc["readOnlyRootFilesystem"] is True
-        assert app["spec"][role]["podSecurityContext"]["runAsUser"] == 10001
-        assert {"name": "tmp", "mountPath": "/tmp"} in app["spec"][role]["volumeMounts"]
+        assert pod["securityContext"]["runAsUser"] == 10001
+        assert {"name": "tmp", "mountPath": "/tmp"} in k8s.role_container(app["spec"], role)["volumeMounts"]
+        assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]
+
+
+# What the Spark operator applies only through its mutating webhook; the chart's template sets none of it, so jobs
+# run the same with the webhook off (spark-submit applies the roles' pod templates itself).
+WEBHOOK_ONLY = {
+    "env",
+    "envFrom",
+    "volumeMounts",
+    "securityContext",
+    "podSecurityContext",
+    "ports",
+    "sidecars",
+}
+
+
+@case
+def test_the_job_template_needs_no_operator_webhook(values: dict[str, Any]) -> None:
+    spec = c.fill_job_template(c.job_template_text(values), **c.SAMPLE_JOB)["spec"]
+    assert "volumes" not in spec
+    for role in ("driver", "executor"):
+        assert not WEBHOOK_ONLY & set(spec[role]), role
+        (container,) = spec[role]["template"]["spec"]["containers"]
+        assert container["name"] == (k8s.DRIVER_CONTAINER if role == "driver" else k8s.EXECUTOR_CONTAINER)
 
 
 def test_disruption_budgets_and_autoscaling_target_the_right_pods() -> None:

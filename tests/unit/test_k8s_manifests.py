@@ -176,6 +176,12 @@ def _errors(app: dict[str, Any]) -> list[str]:
     return [f"{list(e.path)}: {e.message}" for e in errors]
 
 
+def driver_container(spec: dict[str, Any]) -> dict[str, Any]:
+    found = k8s.role_container(spec, "driver")
+    assert found is not None, "the driver's pod template has no Spark container"
+    return found
+
+
 @pytest.mark.parametrize("template_name", ["built-in", "chart-defaults", "chart-values-set"])
 @pytest.mark.parametrize("job", JOBS, ids=list(JOBS))
 def test_every_manifest_is_a_valid_sparkapplication(
@@ -288,9 +294,11 @@ def test_a_stream_job_restarts_on_failure_and_announces_its_metrics(
     assert {
         k: v for k, v in spec["driver"]["annotations"].items() if k.startswith("prometheus.io/")
     } == SCRAPE
-    assert {"name": "metrics", "containerPort": 8090, "protocol": "TCP"} in spec["driver"]["ports"]
+    # The port in the driver's pod template, which spark-submit applies (no webhook needed).
+    assert {"name": "metrics", "containerPort": 8090, "protocol": "TCP"} in driver_container(spec)["ports"]
+    assert "ports" not in spec["driver"]
     assert not any(k.startswith("prometheus.io/") for k in spec["executor"].get("annotations", {}))
-    assert "ports" not in spec["executor"]
+    assert "ports" not in spec["executor"] and "ports" not in k8s.role_container(spec, "executor")
     assert not any(k.startswith("prometheus.io/") for k in meta["annotations"])
     # Spark's Kafka source on the classpath, after the template's own jars.
     assert spec["deps"]["jars"][-len(JARS) :] == list(JARS)
@@ -302,7 +310,7 @@ def test_a_stream_job_restarts_on_failure_and_announces_its_metrics(
     batch = launcher.manifest("ingest-0123456789abcdef", JOBS["ingestion"])
     assert batch["spec"]["restartPolicy"] == {"type": "Never"}
     assert not any(k.startswith("prometheus.io/") for k in batch["spec"]["driver"].get("annotations", {}))
-    assert "ports" not in batch["spec"]["driver"]
+    assert "ports" not in batch["spec"]["driver"] and "ports" not in driver_container(batch["spec"])
     assert batch["spec"]["deps"]["jars"][-len(JARS) :] == list(JARS)
 
 
@@ -313,7 +321,7 @@ def test_a_stream_job_without_a_metrics_port_is_not_announced(
         app = _launcher(api_client, None).manifest(STREAM_ID, _stream("default", "driver_hourly", 0))
     assert not _errors(app)
     assert app["spec"]["restartPolicy"]["type"] == "OnFailure"
-    assert "annotations" not in app["spec"]["driver"] and "ports" not in app["spec"]["driver"]
+    assert "annotations" not in app["spec"]["driver"] and "ports" not in driver_container(app["spec"])
     assert "--stream-metrics-port" in caplog.text
 
 
@@ -322,20 +330,21 @@ def test_a_templates_driver_ports_and_annotations_stay_beside_the_streams(
 ) -> None:
     text = c.job_template_text()
     assert text.count("\n  driver:\n") == 1
-    own = (
-        "\n  driver:\n"
-        "    annotations: {team: ml-platform, prometheus.io/port: '1'}\n"
-        "    ports:\n"
-        "      - {name: debug, containerPort: 5005, protocol: TCP}\n"
-        "      - {name: metrics, containerPort: 9999, protocol: TCP}\n"
+    container = f"          - name: {k8s.DRIVER_CONTAINER}\n"
+    assert text.count(container) == 1
+    own = "\n  driver:\n    annotations: {team: ml-platform, prometheus.io/port: '1'}\n"
+    ports = (
+        "            ports:\n"
+        "              - {name: debug, containerPort: 5005, protocol: TCP}\n"
+        "              - {name: metrics, containerPort: 9999, protocol: TCP}\n"
     )
     path = tmp_path / "t.yaml"
-    path.write_text(text.replace("\n  driver:\n", own))
+    path.write_text(text.replace("\n  driver:\n", own).replace(container, container + ports))
     app = _launcher(api_client, path).manifest(STREAM_ID, JOBS["stream"])
     assert not _errors(app)
     driver = app["spec"]["driver"]
     assert driver["annotations"] == {"team": "ml-platform", **SCRAPE}
-    assert driver["ports"] == [
+    assert driver_container(app["spec"])["ports"] == [
         {"name": "debug", "containerPort": 5005, "protocol": "TCP"},
         {"name": "metrics", "containerPort": 8090, "protocol": "TCP"},
     ]
@@ -408,7 +417,8 @@ def test_the_charts_stream_settings_reach_the_application_and_the_image_carries_
     assert monitor["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [app["metadata"]["namespace"]]}
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
-    assert endpoint["port"] in {p["name"] for p in driver["ports"]} and endpoint["path"] == "/metrics"
+    assert endpoint["port"] in {p["name"] for p in driver_container(app["spec"])["ports"]}
+    assert endpoint["path"] == "/metrics"
     # Batch jobs' pods are not selected.
     batch = _launcher(api_client, templates["chart-defaults"]).manifest(
         "ingest-0123456789abcdef", JOBS["ingestion"]
@@ -574,7 +584,7 @@ def test_a_redis_password_never_enters_a_sparkapplication(
     launcher = _launcher(api_client, templates["chart-defaults"], redis_url=secret)
     app = launcher.manifest("ingest-0123456789abcdef", JOBS["ingestion"])
     assert "s3cret-pw" not in json.dumps(app)
-    assert "PROVENDER_REDIS_URL" in {e["name"] for e in app["spec"]["driver"]["env"]}
+    assert "PROVENDER_REDIS_URL" in {e["name"] for e in driver_container(app["spec"])["env"]}
     with pytest.raises(InvalidArgument) as info:
         _launcher(api_client, None, redis_url=secret)
     assert info.value.field == "job_template" and "PROVENDER_REDIS_URL" in str(info.value)

@@ -6,7 +6,9 @@ job, created from a template, run by the Spark operator.
   each is replaced with the JSON encoding of its value and the document is then parsed. The launcher then sets
   the name and namespace, adds its labels (`provender.dev/job-id`, `job-type`, `project`, `table`) to the
   application, the driver and the executors, the same values unabridged as annotations, and merges `conf` into
-  `spec.sparkConf`.
+  `spec.sparkConf`. Pod settings that the operator applies only through its webhook (security contexts,
+  volumes, env from Secrets, ports) belong in the roles' pod templates (`spec.driver.template`,
+  `spec.executor.template`), which spark-submit applies itself: the built-in template and the chart's do so.
 - **Names.** The application is named after the job id when that is a DNS-1123 label of at most 50 characters
   (Core's ids are); otherwise a cleaned, shortened id plus a hash of it. The operator derives the driver pod
   (`<name>-driver`) and service names (`<name>-ui-svc`) from it, which must stay within 63 characters.
@@ -21,7 +23,7 @@ job, created from a template, run by the Spark operator.
   pauses: a failed driver is submitted again and resumes from the job's checkpoint), where a batch job keeps the
   template's (`Never` in the chart's and the built-in one); and the driver serves Prometheus /metrics on the job's
   `metrics_port`, so the driver pod gets `prometheus.io/scrape|port|path` annotations and a container port named
-  `metrics`. A RUNNING stream application is a RUNNING job for as long as it runs: nothing here times a job out.
+  `metrics` (in the driver's pod template when it has one). A RUNNING stream application is a RUNNING job for as long as it runs: nothing here times a job out.
 
 The handle is JSON naming the namespace, the application and the job, so a new launcher object (Core restarted)
 answers for jobs an earlier one started. Domain code: no gRPC.
@@ -112,6 +114,12 @@ STREAM_RESTART_POLICY: dict[str, Any] = {
     "onSubmissionFailureRetries": 5,
     "onSubmissionFailureRetryInterval": 60,
 }
+# The containers spark-submit takes from a role's pod template (the operator names them so when it passes
+# spec.driver.template / spec.executor.template on): pod settings that the operator's typed fields would need its
+# mutating webhook for (security contexts, volumes, env from Secrets, ports) go there, so jobs run the same whether
+# the webhook is on or off.
+DRIVER_CONTAINER = "spark-kubernetes-driver"
+EXECUTOR_CONTAINER = "spark-kubernetes-executor"
 METRICS_PORT_NAME = "metrics"  # the stream driver's container port for Prometheus (a PodMonitor selects it)
 METRICS_PATH = "/metrics"
 
@@ -271,19 +279,25 @@ def _package_version(name: str, default: str) -> str:
 
 def default_template(image: str, service_account: str, spark_version: str, image_pull_policy: str) -> str:
     """The template used when none is given: the chart's shape (non-root, read-only root filesystem, /tmp an
-    emptyDir), one small driver and executor."""
+    emptyDir, set in the roles' pod templates), one small driver and executor."""
     q = json.dumps
-    security = (
-        "podSecurityContext: {runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001}\n"
-        "    securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, "
-        "capabilities: {drop: [ALL]}, seccompProfile: {type: RuntimeDefault}}"
-    )
-    pod = (
-        f"    serviceAccount: {q(service_account)}\n"
-        '    env: [{name: HOME, value: "/tmp"}]\n'
-        f"    {security}\n"
-        "    volumeMounts: [{name: tmp, mountPath: /tmp}]"
-    )
+
+    def role(container: str) -> str:
+        return (
+            f"    serviceAccount: {q(service_account)}\n"
+            "    template:\n"
+            "      spec:\n"
+            "        securityContext: {runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, "
+            "seccompProfile: {type: RuntimeDefault}}\n"
+            "        volumes: [{name: tmp, emptyDir: {}}]\n"
+            "        containers:\n"
+            f"          - name: {container}\n"
+            "            securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, "
+            "capabilities: {drop: [ALL]}, seccompProfile: {type: RuntimeDefault}}\n"
+            '            env: [{name: HOME, value: "/tmp"}]\n'
+            "            volumeMounts: [{name: tmp, mountPath: /tmp}]"
+        )
+
     return f"""\
 # The k8s launcher's built-in SparkApplication template (used when no job_template is given).
 apiVersion: {API_VERSION}
@@ -303,19 +317,25 @@ spec:
   restartPolicy:
     type: Never
   timeToLiveSeconds: 86400
-  volumes:
-    - name: tmp
-      emptyDir: {{}}
   driver:
     cores: 1
     memory: "1g"
-{pod}
+{role(DRIVER_CONTAINER)}
   executor:
     instances: 1
     cores: 1
     memory: "1g"
-{pod}
+{role(EXECUTOR_CONTAINER)}
 """
+
+
+def role_container(spec: dict[str, Any], role: str) -> dict[str, Any] | None:
+    """The Spark container of the role's pod template (spec.<role>.template), when the template has one."""
+    name = DRIVER_CONTAINER if role == "driver" else EXECUTOR_CONTAINER
+    template = (spec.get(role) or {}).get("template") or {}
+    containers = (template.get("spec") or {}).get("containers") or []
+    found = [c for c in containers if isinstance(c, dict) and c.get("name") == name]
+    return found[0] if found else None
 
 
 def _check_redis_credentials(sample: dict[str, Any], redis_url: str) -> None:
@@ -323,13 +343,16 @@ def _check_redis_credentials(sample: dict[str, Any], redis_url: str) -> None:
     URL, as the chart's does); the launcher never writes the password into a SparkApplication."""
     if not redis_url or not has_credentials(redis_url):
         return
-    env = (sample.get("spec", {}).get("driver") or {}).get("env") or []
+    spec = sample.get("spec", {})
+    env = list((spec.get("driver") or {}).get("env") or [])
+    env += (role_container(spec, "driver") or {}).get("env") or []
     if not any(isinstance(e, dict) and e.get("name") == REDIS_URL_ENV for e in env):
         raise InvalidArgument(
             "job_template",
-            "spec.driver.env without " + REDIS_URL_ENV,
-            f"an env entry {REDIS_URL_ENV} for the driver, from the Secret that holds the Redis URL (valueFrom."
-            "secretKeyRef): Core's Redis has a password, which jobs take from there, never from their arguments",
+            f"no {REDIS_URL_ENV} in the driver's env",
+            f"an env entry {REDIS_URL_ENV} for the driver (in spec.driver.template's {DRIVER_CONTAINER} "
+            "container, or spec.driver.env), from the Secret that holds the Redis URL (valueFrom.secretKeyRef): "
+            "Core's Redis has a password, which jobs take from there, never from their arguments",
         )
 
 
@@ -514,9 +537,14 @@ class K8sLauncher(Launcher):
                 "prometheus.io/path": METRICS_PATH,
             }
         )
-        ports = driver.get("ports") or []
+        # In the driver's pod template when it has one (spark-submit applies it), else the operator's field.
+        container = role_container(spec, "driver")
+        holder, where = (
+            (container, "spec.driver.template") if container is not None else (driver, "spec.driver")
+        )
+        ports = holder.get("ports") or []
         if not isinstance(ports, list):
-            raise InvalidArgument("job_template spec.driver.ports", ports, "a list of ports")
+            raise InvalidArgument(f"job_template {where} ports", ports, "a list of ports")
         # The template's own port of that name or number gives way to the job's.
         ports = [
             p
@@ -525,7 +553,7 @@ class K8sLauncher(Launcher):
             or (p.get("name") != METRICS_PORT_NAME and p.get("containerPort") != args.metrics_port)
         ]
         ports.append({"name": METRICS_PORT_NAME, "containerPort": args.metrics_port, "protocol": "TCP"})
-        driver["ports"] = ports
+        holder["ports"] = ports
 
     # --- Launcher ---
 
