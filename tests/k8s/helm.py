@@ -37,6 +37,16 @@ class Helm:
             raise HelmFailed(f"helm {' '.join(args)} exited {done.returncode}:\n{done.stderr}{done.stdout}")
         return done.stdout
 
+    def restricted_namespace(self, namespace: str) -> None:
+        """Create the namespace with Pod Security Admission enforcing the "restricted" profile, as a hardened
+        cluster's namespaces are: a pod of the release that does not meet it is refused at creation."""
+        from kubernetes import client
+
+        labels = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn")}
+        client.CoreV1Api(self.plane.api_client()).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace, labels=labels))
+        )
+
     def values_file(self, values: dict[str, Any]) -> Path:
         self._values += 1
         path = self.plane.base / f"values-{self._values}.yaml"

@@ -40,7 +40,9 @@ def helm(control_plane: ControlPlane, kwok_node: Process) -> Helm:
 
 @pytest.fixture(scope="module")
 def release(helm: Helm) -> Iterator[list[dict[str, Any]]]:
-    """The chart installed with its default values: the release's manifest."""
+    """The chart installed with its default values, in a namespace enforcing the restricted Pod Security
+    profile: the release's manifest."""
+    helm.restricted_namespace(NAMESPACE)
     helm.install(RELEASE, NAMESPACE)
     yield helm.manifest(RELEASE, NAMESPACE)
 
@@ -99,6 +101,22 @@ def test_core_and_serving_become_available_on_the_node(control_plane: ControlPla
     for component in ("core", "serving"):
         deployment = named(release, "Deployment", component)["metadata"]["name"]
         wait_available(control_plane, NAMESPACE, deployment, replicas(release, component))
+
+
+def test_every_pod_passes_the_restricted_pod_security_profile(control_plane: ControlPlane, release) -> None:
+    """Each Deployment's and StatefulSet's pods were admitted by Pod Security Admission ("restricted")."""
+    core = client.CoreV1Api(control_plane.api_client())
+    workloads = [d for d in release if d["kind"] in ("Deployment", "StatefulSet")]
+    assert len(workloads) == 4
+
+    def admitted() -> bool:
+        for workload in workloads:
+            selector = ",".join(f"{k}={v}" for k, v in workload["spec"]["selector"]["matchLabels"].items())
+            if not core.list_namespaced_pod(NAMESPACE, label_selector=selector).items:
+                return False
+        return True
+
+    wait_for("a pod of every workload to be admitted", admitted, 60)
 
 
 def core_launcher(plane: ControlPlane, manifest: list[dict[str, Any]], tmp_path: Path) -> k8s.K8sLauncher:

@@ -3,7 +3,9 @@ location; Core runs here as a process, configured as the chart's Core Deployment
 read back from the API) and acting as the chart's Core service account, with the job template the chart
 installed. A user's SDK starts an ingestion and a retrieval: Core creates their SparkApplications; the operator
 (built from its module) runs spark-submit, which creates the driver pods; kwok runs them on its node and ends them.
-The applications go through the operator's own states, SUBMITTED, RUNNING, COMPLETED (or FAILED with the
+The namespace enforces the restricted Pod Security profile, and the operator runs without its webhook: the
+chart's pod settings reach the driver through its pod template. The applications go through the operator's own
+states, SUBMITTED, RUNNING, COMPLETED (or FAILED with the
 operator's errorMessage when kwok fails the driver), and the job records Core serves follow. A running job
 cancelled through the SDK loses its application, and the garbage collector its driver pod."""
 
@@ -45,6 +47,7 @@ def release(control_plane: ControlPlane, spark_operator: Process) -> list[dict[s
         helm = Helm(control_plane)
     except PartMissing as e:
         pytest.skip(str(e))
+    helm.restricted_namespace(NAMESPACE)  # the Spark pods too must meet the restricted profile
     helm.install(RELEASE, NAMESPACE, VALUES)
     return helm.manifest(RELEASE, NAMESPACE)
 
@@ -262,6 +265,14 @@ def test_ingestion_and_retrieval_through_the_operators_states(
     assert {p.spec.service_account_name for p in pods.items} == {spark_account}
     assert by_job[retrieval.id].metadata.labels[k8s.JOB_TYPE_LABEL] == "retrieval"
     assert by_job[failing.id].status.phase == "Failed" and by_job[ingestion.id].status.phase == "Succeeded"
+    # The chart's pod settings reached the pod without the operator's webhook (there is none here): the driver
+    # pod template, applied by spark-submit. The namespace enforces the restricted profile, which admitted it.
+    pod = by_job[ingestion.id].spec
+    (driver,) = [c for c in pod.containers if c.name == k8s.DRIVER_CONTAINER]
+    assert driver.security_context.read_only_root_filesystem is True
+    assert pod.security_context.run_as_non_root is True and pod.security_context.run_as_user == 10001
+    assert "/tmp" in {m.mount_path for m in driver.volume_mounts}
+    assert {"HOME", "PROVENDER_REDIS_URL"} <= {e.name for e in driver.env}
 
 
 def test_cancelling_a_running_job_removes_its_application_and_driver(
