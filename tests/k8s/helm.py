@@ -83,3 +83,16 @@ class Helm:
 
 class HelmFailed(AssertionError):
     pass
+
+
+COMPONENT = "app.kubernetes.io/component"
+
+
+def named(manifest: list[dict[str, Any]], kind: str, component: str) -> dict[str, Any]:
+    """The release's one object of `kind` labelled with `component` (core, serving, spark, postgres, ...)."""
+    (found,) = [
+        d
+        for d in manifest
+        if d["kind"] == kind and d["metadata"].get("labels", {}).get(COMPONENT) == component
+    ]
+    return found

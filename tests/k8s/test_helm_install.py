@@ -20,14 +20,13 @@ from provender.core.launchers.base import JobStatus, create_launcher
 from provender.kernel.errors import PermissionDenied
 from tests.integration.launchers.test_k8s_launcher import INGESTION, RETRIEVAL
 from tests.k8s.cluster import ControlPlane, secret_value
-from tests.k8s.helm import Helm
+from tests.k8s.helm import Helm, named
 from tests.k8s.parts import PartMissing, Process, wait_for
 from tests.unit.test_helm_chart import EXTERNAL
 
 pytestmark = pytest.mark.timeout(300)
 
 RELEASE, NAMESPACE = "provender", "feast"
-COMPONENT = "app.kubernetes.io/component"
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +44,6 @@ def release(helm: Helm) -> Iterator[list[dict[str, Any]]]:
     helm.restricted_namespace(NAMESPACE)
     helm.install(RELEASE, NAMESPACE)
     yield helm.manifest(RELEASE, NAMESPACE)
-
-
-def named(manifest: list[dict[str, Any]], kind: str, component: str) -> dict[str, Any]:
-    (found,) = [
-        d
-        for d in manifest
-        if d["kind"] == kind and d["metadata"].get("labels", {}).get(COMPONENT) == component
-    ]
-    return found
 
 
 def assert_stored(plane: ControlPlane, manifest: list[dict[str, Any]], namespace: str) -> None:

@@ -30,9 +30,8 @@ from provender.core.launchers import k8s
 from provender.local.ports import free_port
 from tests.e2e.test_core_process import wait_serving
 from tests.k8s.cluster import ControlPlane
-from tests.k8s.helm import Helm
+from tests.k8s.helm import Helm, named
 from tests.k8s.parts import PartMissing, Process, wait_for
-from tests.k8s.test_helm_install import named
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -171,8 +170,15 @@ class Watch:
         self.core: list[str] = []
         self.error_message = ""
         self.core_error = ""
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._watch, daemon=True)
         self.thread.start()
+
+    def _watch(self) -> None:
+        try:
+            self._run()
+        except BaseException as e:  # reported by wait()
+            self.failure = e
 
     def _run(self) -> None:
         deadline = time.monotonic() + 240
@@ -201,6 +207,8 @@ class Watch:
 
     def wait(self) -> Watch:
         self.thread.join(260)
+        if self.failure is not None:
+            raise AssertionError(f"watching {self.job_id} failed: {self.failure!r}") from self.failure
         return self
 
 
