@@ -71,7 +71,7 @@ k8s-parts:
 	@bash tools/k8s/build.sh
 
 # -rs: a part that could not be built skips its tests with the build's reason, printed here.
-test-k8s: $(STAMP) k8s-parts
+test-k8s: $(STAMP) system-deps k8s-parts
 	$(BIN)/pytest tests/k8s -rs --durations=15 $(PYTEST_ARGS)
 
 test-unit: $(STAMP)

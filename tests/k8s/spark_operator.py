@@ -51,10 +51,14 @@ def start_operator(plane: ControlPlane) -> Process:
         NAMESPACE, ACCOUNT, plane.base / "spark-operator.kubeconfig"
     )
     port = plane.url.rsplit(":", 1)[1]
-    if POD_TEMPLATES.exists() and not os.access(POD_TEMPLATES, os.W_OK | os.X_OK):
+    if not POD_TEMPLATES.exists():
+        # Made here, writable by every user as /tmp is, so that a later run of another user can write it too.
+        POD_TEMPLATES.mkdir()
+        POD_TEMPLATES.chmod(0o1777)
+    if not os.access(POD_TEMPLATES, os.W_OK | os.X_OK):
         raise RuntimeError(
             f"the Spark operator writes its pod templates under {POD_TEMPLATES} (a fixed path), which this user "
-            "may not write: another user's run left it; remove it"
+            "may not write: another user's run made it; remove it, or make it mode 1777 as /tmp is"
         )
     process = Process(
         "spark-operator",
