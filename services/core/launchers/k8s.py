@@ -23,7 +23,8 @@ job, created from a template, run by the Spark operator.
   pauses: a failed driver is submitted again and resumes from the job's checkpoint), where a batch job keeps the
   template's (`Never` in the chart's and the built-in one); and the driver serves Prometheus /metrics on the job's
   `metrics_port`, so the driver pod gets `prometheus.io/scrape|port|path` annotations and a container port named
-  `metrics` (in the driver's pod template when it has one). A RUNNING stream application is a RUNNING job for as long as it runs: nothing here times a job out.
+  `metrics` (in the driver's pod template when it has one). A RUNNING stream application is a RUNNING job for
+  as long as it runs: nothing here times a job out.
 
 The handle is JSON naming the namespace, the application and the job, so a new launcher object (Core restarted)
 answers for jobs an earlier one started. Domain code: no gRPC.
