@@ -25,6 +25,7 @@ class Helm:
             "HELM_CACHE_HOME": str(home / "cache"),
             "HELM_CONFIG_HOME": str(home / "config"),
             "HELM_DATA_HOME": str(home / "data"),
+            "HOME": str(home),  # its API discovery cache goes to $HOME/.kube/cache
             "PATH": "/usr/bin:/bin",
         }
         self._values = 0
